@@ -1,0 +1,3 @@
+module github.com/zkgo/zk
+
+go 1.25
