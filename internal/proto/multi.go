@@ -93,7 +93,7 @@ func (r *MultiResponse) Encode(e *Encoder) {
 		switch res.Type {
 		case OpCreate:
 			e.String(res.Path)
-		case OpCreate2:
+		case OpCreate2, OpCreateContainer, OpCreateTTL:
 			e.String(res.Path)
 			res.Stat.Encode(e)
 		case OpSetData:

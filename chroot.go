@@ -1,0 +1,96 @@
+package zk
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// validatePath applies ZooKeeper's path rules (PathUtils.validatePath): it
+// returns nil or an error that wraps ErrInvalidPath and says what is wrong.
+// With sequential set, a trailing '/' is allowed, since the server appends
+// the sequence number before it validates.
+func validatePath(path string, sequential bool) error {
+	if path == "" {
+		return fmt.Errorf("%w: path is empty", ErrInvalidPath)
+	}
+	if path[0] != '/' {
+		return fmt.Errorf("%w: %q does not start with '/'", ErrInvalidPath, path)
+	}
+	if len(path) == 1 {
+		return nil
+	}
+	if !sequential && path[len(path)-1] == '/' {
+		return fmt.Errorf("%w: %q ends with '/'", ErrInvalidPath, path)
+	}
+	// Walk the components after the leading '/'.
+	rest := path[1:]
+	if sequential && strings.HasSuffix(rest, "/") {
+		rest = rest[:len(rest)-1]
+		if rest == "" {
+			return nil
+		}
+	}
+	for {
+		i := strings.IndexByte(rest, '/')
+		comp := rest
+		if i >= 0 {
+			comp = rest[:i]
+		}
+		switch comp {
+		case "":
+			return fmt.Errorf("%w: %q has an empty component", ErrInvalidPath, path)
+		case ".", "..":
+			return fmt.Errorf("%w: %q has a relative component %q", ErrInvalidPath, path, comp)
+		}
+		if i < 0 {
+			break
+		}
+		rest = rest[i+1:]
+	}
+	for i, r := range path {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(path[i:]); size == 1 {
+				return fmt.Errorf("%w: %q is not valid UTF-8 at byte %d", ErrInvalidPath, path, i)
+			}
+		}
+		if invalidPathRune(r) {
+			return fmt.Errorf("%w: %q has a disallowed character %U at byte %d", ErrInvalidPath, path, r, i)
+		}
+	}
+	return nil
+}
+
+func invalidPathRune(r rune) bool {
+	return r <= 0x1f ||
+		(r >= 0x7f && r <= 0x9f) ||
+		(r >= 0xd800 && r <= 0xf8ff) ||
+		(r >= 0xfff0 && r <= 0xffff) ||
+		r > 0xffff // outside the BMP: Java sees surrogates, which are refused
+}
+
+// addChroot turns a caller's path into the server's path.
+func addChroot(chroot, path string) string {
+	if chroot == "" {
+		return path
+	}
+	if path == "/" {
+		return chroot
+	}
+	return chroot + path
+}
+
+// stripChroot turns a server path into the caller's path. A path outside the
+// chroot (which the server should never send) is returned unchanged.
+func stripChroot(chroot, path string) string {
+	if chroot == "" {
+		return path
+	}
+	if path == chroot {
+		return "/"
+	}
+	if len(path) > len(chroot) && path[len(chroot)] == '/' && path[:len(chroot)] == chroot {
+		return path[len(chroot):]
+	}
+	return path
+}

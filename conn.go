@@ -1,0 +1,809 @@
+package zk
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/zkgo/zk/internal/proto"
+)
+
+// Conn is a handle on a ZooKeeper session. It connects to one server of the
+// ensemble at a time, keeps the session alive with heartbeats, and moves to
+// another server when the link is lost. All methods are safe for concurrent
+// use. A Conn whose session expired or whose credentials were rejected is
+// dead: open a new one.
+type Conn struct {
+	cfg    config
+	chroot string
+	log    *slog.Logger
+
+	serial    *serializer
+	closing   chan struct{} // closed by Close
+	closeOnce sync.Once
+	closeCtx  context.Context // cancelled by Close: bounds dials
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when the loop goroutine has exited
+	wake      chan struct{} // capacity 1: tells the writer that sendq has work
+
+	watches watchRegistry
+	pool    sync.Pool // of *request
+
+	lastRecv atomic.Int64 // UnixNano of the last packet received from a server
+	lastZxid atomic.Int64 // highest zxid seen in a reply
+
+	// mu guards every field below.
+	mu             sync.Mutex
+	state          State
+	stateCh        chan struct{} // closed and replaced at every change
+	listeners      []*listener   // copied on write
+	closeRequested bool
+	closeErr       error // why calls fail once the state is terminal
+	lastErr        error // the last connection error, for Connect's answer
+	sessionID      int64
+	passwd         []byte
+	timeout        time.Duration // negotiated
+	to             timeouts
+	server         string
+	creds          []Credential
+	nextXid        int32
+	sendq          []*request // not yet written
+	pending        []*request // written on the current link, awaiting replies in order
+	authq          []*request // auth packets written, awaiting replies (xid -4) in order
+	link           *link      // the current connection, or nil
+	nhosts         int
+}
+
+type listener struct{ fn func(StateChange) }
+
+// link is one connection to one server.
+type link struct {
+	conn     net.Conn
+	addr     string
+	failOnce sync.Once
+	failed   chan struct{} // closed by fail
+	err      error         // set before failed is closed
+	stop     chan struct{} // closed to stop the writer
+}
+
+func (l *link) fail(err error) {
+	l.failOnce.Do(func() {
+		l.err = err
+		close(l.failed)
+	})
+}
+
+// errExpired and errAuthFailed end the loop.
+var errLinkAuthFailed = errors.New("zk: the server rejected the credentials")
+
+// New returns a handle that connects in the background. It returns at once,
+// in state CONNECTING; a bad connection string or option fails before any
+// I/O.
+func New(connString string, opts ...Option) (*Conn, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidArgument)
+		}
+		o.apply(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	hosts, chroot, err := parseConnString(connString)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.rand == nil {
+		cfg.rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if cfg.backoff == nil {
+		b := backoff.NewExponentialBackOff()
+		b.InitialInterval = 50 * time.Millisecond
+		b.Multiplier = 1.5
+		b.RandomizationFactor = 0.5
+		b.MaxInterval = time.Second
+		b.MaxElapsedTime = 0
+		cfg.backoff = b
+	}
+	c := &Conn{
+		cfg:       cfg,
+		chroot:    chroot,
+		log:       cfg.logger,
+		serial:    newSerializer(),
+		closing:   make(chan struct{}),
+		done:      make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		stateCh:   make(chan struct{}),
+		sessionID: cfg.sessionID,
+		passwd:    cfg.sessionPasswd,
+		creds:     cfg.credentials,
+		to:        newTimeouts(cfg.sessionTimeout, len(hosts)),
+		nhosts:    len(hosts),
+	}
+	c.closeCtx, c.cancel = context.WithCancel(context.Background())
+	c.pool.New = func() any { return &request{done: make(chan struct{}, 1)} }
+	if c.passwd == nil {
+		c.passwd = make([]byte, proto.PasswordLen)
+	}
+	c.lastRecv.Store(time.Now().UnixNano())
+	for _, fn := range cfg.listeners {
+		c.listeners = append(c.listeners, &listener{fn: fn})
+	}
+	c.mu.Lock()
+	c.setStateLocked(StateConnecting, EventNone, "", nil)
+	c.mu.Unlock()
+	go c.loop(newHostList(hosts, cfg.rand))
+	return c, nil
+}
+
+// Connect returns a handle once its first session is established. If ctx
+// ends first, or the session cannot be had (expired, credentials rejected),
+// it closes the handle and returns an error that says why.
+func Connect(ctx context.Context, connString string, opts ...Option) (*Conn, error) {
+	if ctx == nil {
+		return nil, fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	}
+	c, err := New(connString, opts...)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		c.mu.Lock()
+		st, ch, lastErr, closeErr := c.state, c.stateCh, c.lastErr, c.closeErr
+		c.mu.Unlock()
+		switch {
+		case st.connected():
+			return c, nil
+		case st.terminal():
+			c.Close()
+			return nil, fmt.Errorf("zk: connect: %w", closeErr)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			c.Close()
+			if lastErr != nil {
+				return nil, fmt.Errorf("zk: connect: %w (last attempt: %w)", ctx.Err(), lastErr)
+			}
+			return nil, fmt.Errorf("zk: connect: %w", ctx.Err())
+		}
+	}
+}
+
+// State returns the current state.
+func (c *Conn) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// WaitForStateChange waits until the state differs from from, or ctx ends;
+// it reports whether the state changed.
+func (c *Conn) WaitForStateChange(ctx context.Context, from State) bool {
+	for {
+		c.mu.Lock()
+		st, ch := c.state, c.stateCh
+		c.mu.Unlock()
+		if st != from {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// AddStateListener adds a listener for every later state change (see
+// WithStateListener) and returns a function that removes it.
+func (c *Conn) AddStateListener(fn func(StateChange)) (remove func()) {
+	l := &listener{fn: fn}
+	c.mu.Lock()
+	c.listeners = append(slices.Clip(c.listeners), l)
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		c.listeners = slices.DeleteFunc(slices.Clone(c.listeners), func(x *listener) bool { return x == l })
+		c.mu.Unlock()
+	}
+}
+
+// SessionID returns the session id (0 before the first session).
+func (c *Conn) SessionID() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sessionID
+}
+
+// SessionPassword returns a copy of the session password, for WithSession.
+func (c *Conn) SessionPassword() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]byte(nil), c.passwd...)
+}
+
+// SessionTimeout returns the timeout the server negotiated (0 before the
+// first session).
+func (c *Conn) SessionTimeout() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.timeout
+}
+
+// Server returns the address of the server the handle is connected to, or
+// "" when it is not connected.
+func (c *Conn) Server() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.link == nil {
+		return ""
+	}
+	return c.server
+}
+
+// String describes the handle without secrets.
+func (c *Conn) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return fmt.Sprintf("zk.Conn{session: 0x%x, state: %s, server: %q}", c.sessionID, c.state, c.server)
+}
+
+// Close ends the session: when connected it sends closeSession, so the
+// session's ephemeral nodes go at once. Pending and later calls fail with
+// ErrClosed; one-shot watches get a final event. It is idempotent and
+// returns after every goroutine of the handle has exited and every state
+// listener has run. Called from a state listener, it returns without waiting
+// for the listener goroutine (that is, itself).
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closeRequested = true
+		c.mu.Unlock()
+		close(c.closing)
+		c.cancel()
+	})
+	<-c.done
+	if !c.serial.onGoroutine() {
+		<-c.serial.done
+	}
+	return nil
+}
+
+// setStateLocked is the one function that changes state. It is a no-op when
+// the state is unchanged or already terminal, and panics on a transition not
+// in validTransitions (a bug). Listeners are queued on the serializer in
+// order.
+func (c *Conn) setStateLocked(to State, ev SessionEvent, server string, err error) {
+	from := c.state
+	if from == to || from.terminal() {
+		return
+	}
+	if !transitionAllowed(from, to) {
+		panic(fmt.Sprintf("zk: BUG: invalid transition %s -> %s", from, to))
+	}
+	c.state = to
+	close(c.stateCh)
+	c.stateCh = make(chan struct{})
+	change := StateChange{From: from, To: to, Event: ev, Server: server, SessionID: c.sessionID, Err: err}
+	attrs := []any{"from", from.String(), "to", to.String(), "session", fmt.Sprintf("0x%x", c.sessionID)}
+	if ev != EventNone {
+		attrs = append(attrs, "event", ev.String())
+	}
+	if server != "" {
+		attrs = append(attrs, "server", server)
+	}
+	if err != nil {
+		attrs = append(attrs, "err", err.Error())
+	}
+	c.log.Info("zk: state change", attrs...)
+	ls := c.listeners
+	if len(ls) > 0 {
+		c.serial.schedule(func() {
+			for _, l := range ls {
+				l.fn(change)
+			}
+		})
+	}
+}
+
+// loop owns the connection life cycle: pick a server, dial, handshake,
+// serve until the link is lost, and again, until the handle is closed or the
+// session ends.
+func (c *Conn) loop(hosts *hostList) {
+	defer close(c.done)
+	defer c.serial.close()
+	for {
+		if c.isClosing() {
+			c.terminate(StateClosed, EventClosed, ErrClosed, nil)
+			return
+		}
+		addr, needBackoff := hosts.next()
+		if needBackoff {
+			c.mu.Lock()
+			lastErr := c.lastErr
+			c.setStateLocked(StateNotConnected, EventNone, "", lastErr)
+			c.mu.Unlock()
+			wait := c.cfg.backoff.NextBackOff()
+			if wait == backoff.Stop {
+				wait = time.Second
+			}
+			if !c.sleep(wait) {
+				continue // closing
+			}
+		}
+		if c.localExpired() {
+			return
+		}
+		c.mu.Lock()
+		c.setStateLocked(StateConnecting, EventNone, "", nil)
+		c.mu.Unlock()
+		nc, fr, resp, err := c.dialAndHandshake(addr)
+		if err != nil {
+			if errors.Is(err, ErrSessionExpired) {
+				c.terminate(StateClosed, EventExpired, ErrSessionExpired, err)
+				return
+			}
+			c.log.Debug("zk: connection attempt failed", "server", addr, "err", err.Error())
+			c.mu.Lock()
+			c.lastErr = err
+			c.mu.Unlock()
+			if c.localExpired() {
+				return
+			}
+			continue
+		}
+		hosts.connected()
+		c.cfg.backoff.Reset()
+		if done := c.serve(nc, fr, addr, resp); done {
+			return
+		}
+	}
+}
+
+func (c *Conn) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits d, cut short by local expiry's deadline; it returns false if
+// the handle is closing.
+func (c *Conn) sleep(d time.Duration) bool {
+	if dl, ok := c.expiryDeadline(); ok {
+		if until := time.Until(dl); until < d {
+			d = max(until, 0)
+		}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.closing:
+		return false
+	}
+}
+
+// expiryDeadline is when local expiry will end the session, if it applies:
+// the handle has a session and local expiry is on.
+func (c *Conn) expiryDeadline() (time.Time, bool) {
+	c.mu.Lock()
+	id, t := c.sessionID, c.to.session
+	c.mu.Unlock()
+	if id == 0 || c.cfg.localExpiry < 0 {
+		return time.Time{}, false
+	}
+	if c.cfg.localExpiry > t {
+		t = c.cfg.localExpiry
+	}
+	return time.Unix(0, c.lastRecv.Load()).Add(t), true
+}
+
+// localExpired ends the session if no server has accepted it within the
+// local expiry time of the last packet received; it reports whether it did.
+func (c *Conn) localExpired() bool {
+	dl, ok := c.expiryDeadline()
+	if !ok || time.Now().Before(dl) {
+		return false
+	}
+	c.terminate(StateClosed, EventExpired, ErrSessionExpired,
+		fmt.Errorf("zk: no server accepted the session within its timeout: %w", ErrSessionExpired))
+	return true
+}
+
+// dialAndHandshake connects to addr and establishes the session there.
+func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *proto.ConnectResponse, error) {
+	c.mu.Lock()
+	req := proto.ConnectRequest{
+		LastZxidSeen: c.lastZxid.Load(),
+		TimeOut:      int32(c.cfg.sessionTimeout / time.Millisecond),
+		SessionID:    c.sessionID,
+		Passwd:       c.passwd,
+		ReadOnly:     c.cfg.readOnly,
+	}
+	timeout := c.to.connect
+	c.mu.Unlock()
+	deadline := time.Now().Add(timeout)
+	if dl, ok := c.expiryDeadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	ctx, cancel := context.WithDeadline(c.closeCtx, deadline)
+	defer cancel()
+	nc, err := c.cfg.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("zk: dial %s: %w", addr, err)
+	}
+	nc.SetDeadline(deadline)
+	// Close interrupts a handshake in progress.
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if _, err := nc.Write(proto.AppendFrame(nil, &req)); err != nil {
+		nc.Close()
+		return nil, nil, nil, fmt.Errorf("zk: handshake with %s: %w", addr, err)
+	}
+	fr := proto.NewFrameReader(nc, c.cfg.maxFrame)
+	frame, err := fr.Next()
+	if err != nil {
+		nc.Close()
+		if errors.Is(err, io.EOF) {
+			return nil, nil, nil, fmt.Errorf("zk: handshake with %s: server closed the connection (its zxid may be behind ours)", addr)
+		}
+		return nil, nil, nil, fmt.Errorf("zk: handshake with %s: %w", addr, err)
+	}
+	var resp proto.ConnectResponse
+	if err := proto.DecodeRecord(frame, &resp); err != nil {
+		nc.Close()
+		return nil, nil, nil, fmt.Errorf("zk: handshake with %s: %w: %w", addr, ErrProtocol, err)
+	}
+	if resp.TimeOut <= 0 || resp.SessionID == 0 || (req.SessionID != 0 && resp.SessionID != req.SessionID) {
+		nc.Close()
+		if req.SessionID == 0 {
+			return nil, nil, nil, fmt.Errorf("zk: handshake with %s: %w: server refused to create a session", addr, ErrProtocol)
+		}
+		return nil, nil, nil, fmt.Errorf("zk: server %s: %w", addr, ErrSessionExpired)
+	}
+	if len(resp.Passwd) != proto.PasswordLen {
+		nc.Close()
+		return nil, nil, nil, fmt.Errorf("zk: handshake with %s: %w: password of %d bytes", addr, ErrProtocol, len(resp.Passwd))
+	}
+	nc.SetDeadline(time.Time{})
+	return nc, fr, &resp, nil
+}
+
+// serve runs one established connection until it is lost or the handle is
+// closed. It reports whether the loop must end (closed, expired, auth
+// failed).
+func (c *Conn) serve(nc net.Conn, fr *proto.FrameReader, addr string, resp *proto.ConnectResponse) (done bool) {
+	l := &link{conn: nc, addr: addr, failed: make(chan struct{}), stop: make(chan struct{})}
+	c.lastRecv.Store(time.Now().UnixNano())
+
+	c.mu.Lock()
+	c.sessionID = resp.SessionID
+	c.passwd = resp.Passwd
+	c.timeout = time.Duration(resp.TimeOut) * time.Millisecond
+	c.to = newTimeouts(c.timeout, c.nhosts)
+	c.server = addr
+	c.lastErr = nil
+	// The link's first requests: every credential, then the watches, then
+	// whatever was queued while there was no link.
+	pre := c.authRequestsLocked()
+	pre = append(pre, c.setWatchesRequestsLocked()...)
+	c.sendq = append(pre, c.sendq...)
+	c.link = l
+	if resp.ReadOnly {
+		c.setStateLocked(StateConnectedReadOnly, EventConnectedReadOnly, addr, nil)
+	} else {
+		c.setStateLocked(StateConnected, EventSyncConnected, addr, nil)
+	}
+	c.mu.Unlock()
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.readLoop(l, fr) }()
+	go func() { defer wg.Done(); c.writeLoop(l) }()
+
+	closing := false
+	select {
+	case <-l.failed:
+	case <-c.closing:
+		closing = true
+		c.closeSession(l)
+	}
+	nc.Close()
+	close(l.stop)
+	wg.Wait()
+
+	switch {
+	case closing || c.isClosing():
+		c.terminate(StateClosed, EventClosed, ErrClosed, nil)
+		return true
+	case errors.Is(l.err, errLinkAuthFailed):
+		c.terminate(StateAuthFailed, EventAuthFailed, ErrAuthFailed, l.err)
+		return true
+	}
+	c.mu.Lock()
+	failed := c.detachLocked()
+	c.lastErr = l.err
+	c.setStateLocked(StateConnecting, EventDisconnected, addr, l.err)
+	c.mu.Unlock()
+	c.failRequests(failed, ErrConnectionLoss)
+	return false
+}
+
+// closeSession asks the server to end the session and waits for its answer,
+// at most the read timeout.
+func (c *Conn) closeSession(l *link) {
+	r := c.getRequest(proto.OpCloseSession, "")
+	r.buf = appendHeader(r.buf[:0], proto.OpCloseSession)
+	r.buf = finishFrame(r.buf)
+	c.mu.Lock()
+	r.xid = c.nextXidLocked()
+	binary.BigEndian.PutUint32(r.buf[4:], uint32(r.xid))
+	c.sendq = append(c.sendq, r)
+	read := c.to.read
+	c.mu.Unlock()
+	c.kick()
+	t := time.NewTimer(read)
+	defer t.Stop()
+	select {
+	case <-r.done:
+		c.putRequest(r)
+	case <-l.failed:
+		c.abandon(r)
+	case <-t.C:
+		c.abandon(r)
+	}
+}
+
+// detachLocked ends the current link's bookkeeping and returns every
+// request that was written or queued on it.
+func (c *Conn) detachLocked() []*request {
+	failed := append(c.pending, c.authq...)
+	failed = append(failed, c.sendq...)
+	c.pending, c.authq, c.sendq = nil, nil, nil
+	c.link = nil
+	return failed
+}
+
+// terminate moves the handle to a terminal state: every queued and pending
+// call fails with callErr, every watch gets its final event.
+func (c *Conn) terminate(to State, ev SessionEvent, callErr, reason error) {
+	c.mu.Lock()
+	if c.state.terminal() {
+		c.mu.Unlock()
+		return
+	}
+	failed := c.detachLocked()
+	c.closeErr = callErr
+	if reason == nil && callErr != ErrClosed {
+		reason = callErr
+	}
+	c.setStateLocked(to, ev, "", reason)
+	c.mu.Unlock()
+	c.failRequests(failed, callErr)
+	c.watches.failAll(callErr)
+}
+
+func (c *Conn) failRequests(reqs []*request, err error) {
+	for _, r := range reqs {
+		c.complete(r, err)
+	}
+}
+
+// kick tells the writer that sendq has work.
+func (c *Conn) kick() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop writes queued requests, many per system call, and pings when
+// nothing was sent for the ping interval.
+func (c *Conn) writeLoop(l *link) {
+	c.mu.Lock()
+	ping := c.to.ping
+	writeTimeout := c.to.read
+	c.mu.Unlock()
+	t := time.NewTimer(ping)
+	defer t.Stop()
+	var (
+		batch []*request
+		wbuf  = make([]byte, 0, 16<<10)
+	)
+	pingFrame := proto.AppendFrame(nil, &proto.RequestHeader{Xid: proto.XidPing, OpCode: proto.OpPing})
+	for {
+		wbuf = wbuf[:0]
+		c.mu.Lock()
+		batch = append(batch[:0], c.sendq...)
+		clear(c.sendq)
+		c.sendq = c.sendq[:0]
+		for _, r := range batch {
+			if r.state.Load() == reqAbandoned {
+				c.putRequestLocked(r)
+				continue
+			}
+			wbuf = append(wbuf, r.buf...)
+			if r.opcode == proto.OpAuth {
+				c.authq = append(c.authq, r)
+			} else {
+				c.pending = append(c.pending, r)
+			}
+		}
+		c.mu.Unlock()
+		clear(batch)
+		if len(wbuf) == 0 {
+			select {
+			case <-c.wake:
+				continue
+			case <-l.stop:
+				return
+			case <-t.C:
+				wbuf = append(wbuf, pingFrame...)
+			}
+		}
+		l.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := l.conn.Write(wbuf); err != nil {
+			l.fail(fmt.Errorf("zk: write to %s: %w", l.addr, err))
+			return
+		}
+		t.Reset(ping)
+		if cap(wbuf) > 1<<20 {
+			wbuf = make([]byte, 0, 16<<10) // do not hold on to a huge buffer
+		}
+	}
+}
+
+// readLoop reads replies and notifications until the link fails.
+func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
+	c.mu.Lock()
+	readTimeout := c.to.read
+	c.mu.Unlock()
+	var d proto.Decoder
+	for {
+		if fr.Buffered() == 0 {
+			l.conn.SetReadDeadline(time.Now().Add(readTimeout))
+		}
+		frame, err := fr.Next()
+		if err != nil {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				err = fmt.Errorf("zk: no packet from %s for %v (read timeout)", l.addr, readTimeout)
+			case errors.Is(err, io.EOF):
+				err = fmt.Errorf("zk: server %s closed the connection", l.addr)
+			default:
+				var fe *proto.FrameTooLargeError
+				if errors.As(err, &fe) {
+					err = fmt.Errorf("zk: from %s: %w: %w", l.addr, ErrProtocol, err)
+				} else {
+					err = fmt.Errorf("zk: read from %s: %w", l.addr, err)
+				}
+			}
+			l.fail(err)
+			return
+		}
+		c.lastRecv.Store(time.Now().UnixNano())
+		d.Reset(frame)
+		var h proto.ReplyHeader
+		h.Decode(&d)
+		if d.Err() != nil {
+			l.fail(fmt.Errorf("zk: from %s: %w: short reply header", l.addr, ErrProtocol))
+			return
+		}
+		if err := c.handleReply(l, &h, &d); err != nil {
+			l.fail(fmt.Errorf("zk: from %s: %w: %w", l.addr, ErrProtocol, err))
+			return
+		}
+		if errors.Is(l.errNow(), errLinkAuthFailed) {
+			return
+		}
+	}
+}
+
+func (l *link) errNow() error {
+	select {
+	case <-l.failed:
+		return l.err
+	default:
+		return nil
+	}
+}
+
+// handleReply dispatches one frame. An error it returns drops the link.
+func (c *Conn) handleReply(l *link, h *proto.ReplyHeader, d *proto.Decoder) error {
+	switch h.Xid {
+	case proto.XidNotification:
+		var ev proto.WatcherEvent
+		ev.Decode(d)
+		if d.Err() != nil {
+			return fmt.Errorf("malformed notification: %w", d.Err())
+		}
+		if ev.Type < proto.EventNodeCreated || ev.Type > proto.EventNodeChildrenChanged {
+			return fmt.Errorf("notification of unknown event type %d", ev.Type)
+		}
+		userPath := stripChroot(c.chroot, ev.Path)
+		n := c.watches.fire(ev.Type, ev.Path, userPath)
+		c.log.Debug("zk: watch event", "type", EventType(ev.Type).String(), "path", userPath, "watchers", n)
+		return nil
+	case proto.XidPing:
+		return nil
+	case proto.XidAuth:
+		c.mu.Lock()
+		if len(c.authq) == 0 {
+			c.mu.Unlock()
+			return fmt.Errorf("auth reply with no auth request outstanding")
+		}
+		r := c.authq[0]
+		c.authq = c.authq[1:]
+		c.mu.Unlock()
+		if h.Err != 0 {
+			c.complete(r, ErrAuthFailed)
+			l.fail(fmt.Errorf("%w (scheme %q, server %s, code %d)", errLinkAuthFailed, r.path, l.addr, h.Err))
+			return nil
+		}
+		if r.cred != nil {
+			c.mu.Lock()
+			c.creds = append(c.creds, *r.cred)
+			c.mu.Unlock()
+		}
+		c.complete(r, nil)
+		return nil
+	}
+	if h.Xid <= 0 {
+		return fmt.Errorf("reply with unexpected xid %d", h.Xid)
+	}
+	c.mu.Lock()
+	if len(c.pending) == 0 {
+		c.mu.Unlock()
+		return fmt.Errorf("reply xid %d with no request outstanding", h.Xid)
+	}
+	r := c.pending[0]
+	if r.xid != h.Xid {
+		c.mu.Unlock()
+		return fmt.Errorf("reply xid %d, expected %d", h.Xid, r.xid)
+	}
+	c.pending[0] = nil
+	c.pending = c.pending[1:]
+	c.mu.Unlock()
+	if h.Zxid > 0 {
+		for {
+			cur := c.lastZxid.Load()
+			if h.Zxid <= cur || c.lastZxid.CompareAndSwap(cur, h.Zxid) {
+				break
+			}
+		}
+	}
+	r.zxid = h.Zxid
+	if h.Err != 0 {
+		err := errorForCode(h.Err)
+		if r.opcode == proto.OpExists && h.Err == proto.ErrNoNode && r.watch != nil {
+			r.watchKind = watchExist // the server set an exist watch
+			r.registerWatch = true
+		}
+		c.complete(r, err)
+		return nil
+	}
+	if err := r.decode(d); err != nil {
+		c.complete(r, ErrConnectionLoss)
+		return fmt.Errorf("malformed reply to opcode %d: %w", r.opcode, err)
+	}
+	r.registerWatch = r.watch != nil
+	c.complete(r, nil)
+	return nil
+}

@@ -1,0 +1,189 @@
+package zk
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/zkgo/zk/internal/proto"
+)
+
+// An Option configures a handle in New or Connect.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// DialFunc dials a server; it has the signature of net.Dialer.DialContext.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// Credential is an authentication scheme and its secret, sent with every
+// connection. Its String method never shows the secret.
+type Credential struct {
+	Scheme string
+	Auth   []byte
+}
+
+func (c Credential) String() string { return c.Scheme + ":<redacted>" }
+
+// GoString keeps the secret out of %#v too.
+func (c Credential) GoString() string {
+	return "zk.Credential{Scheme:" + fmt.Sprintf("%q", c.Scheme) + ", Auth:<redacted>}"
+}
+
+// DigestCredential is the credential of the digest scheme for user and
+// password.
+func DigestCredential(user, password string) Credential {
+	return Credential{Scheme: "digest", Auth: []byte(user + ":" + password)}
+}
+
+type config struct {
+	sessionTimeout time.Duration
+	listeners      []func(StateChange)
+	logger         *slog.Logger
+	dial           DialFunc
+	backoff        backoff.BackOff
+	sessionID      int64
+	sessionPasswd  []byte
+	maxFrame       int
+	credentials    []Credential
+	readOnly       bool
+	localExpiry    time.Duration // 0 = T; <0 = off
+	rand           *rand.Rand
+	setWatchesMax  int
+}
+
+func defaultConfig() config {
+	d := &net.Dialer{}
+	return config{
+		sessionTimeout: 10 * time.Second,
+		logger:         slog.New(slog.DiscardHandler),
+		dial:           d.DialContext,
+		maxFrame:       proto.DefaultMaxFrame,
+		setWatchesMax:  128 << 10,
+	}
+}
+
+func (c *config) validate() error {
+	if c.sessionTimeout <= 0 {
+		return fmt.Errorf("%w: session timeout %v is not positive", ErrInvalidArgument, c.sessionTimeout)
+	}
+	if c.sessionTimeout > time.Duration(1<<31-1)*time.Millisecond {
+		return fmt.Errorf("%w: session timeout %v is too large", ErrInvalidArgument, c.sessionTimeout)
+	}
+	if c.logger == nil {
+		return fmt.Errorf("%w: nil logger", ErrInvalidArgument)
+	}
+	if c.dial == nil {
+		return fmt.Errorf("%w: nil dialer", ErrInvalidArgument)
+	}
+	if c.maxFrame < 1<<10 {
+		return fmt.Errorf("%w: maximum frame size %d is below 1024 bytes", ErrInvalidArgument, c.maxFrame)
+	}
+	if c.sessionID != 0 && len(c.sessionPasswd) != proto.PasswordLen {
+		return fmt.Errorf("%w: session password must be %d bytes, got %d", ErrInvalidArgument, proto.PasswordLen, len(c.sessionPasswd))
+	}
+	for _, l := range c.listeners {
+		if l == nil {
+			return fmt.Errorf("%w: nil state listener", ErrInvalidArgument)
+		}
+	}
+	for _, cr := range c.credentials {
+		if cr.Scheme == "" {
+			return fmt.Errorf("%w: credential with an empty scheme", ErrInvalidArgument)
+		}
+	}
+	if c.setWatchesMax < 1 {
+		return fmt.Errorf("%w: SetWatches batch size %d is not positive", ErrInvalidArgument, c.setWatchesMax)
+	}
+	return nil
+}
+
+// WithSessionTimeout sets the session timeout requested from the server; the
+// server clamps it into its [minSessionTimeout, maxSessionTimeout] range
+// (by default 2 and 20 ticks). Default 10s.
+func WithSessionTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.sessionTimeout = d })
+}
+
+// WithStateListener adds a listener called for every state change, in
+// order, on a goroutine of the handle and outside its locks. A slow listener
+// delays later listener calls, never I/O; no change is dropped. It is called
+// for the first change too (NOT_CONNECTED -> CONNECTING). Default none.
+func WithStateListener(fn func(StateChange)) Option {
+	return optionFunc(func(c *config) { c.listeners = append(c.listeners, fn) })
+}
+
+// WithLogger sets the logger: state changes at Info, packets at Debug.
+// Default: discard.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) { c.logger = l })
+}
+
+// WithDialer sets the function that dials servers, with the signature of
+// net.Dialer.DialContext. The handle bounds each call with the connect
+// timeout (session timeout / number of servers). Default: a net.Dialer.
+func WithDialer(dial DialFunc) Option {
+	return optionFunc(func(c *config) { c.dial = dial })
+}
+
+// WithBackoff sets the wait between whole passes over the server list that
+// all failed. It is Reset after every successful connection. A Stop from it
+// is treated as its maximum wait: the handle never gives up by itself
+// before the session expires. Default: exponential from 50ms, factor 1.5,
+// jitter ±50%, at most 1s.
+func WithBackoff(b backoff.BackOff) Option {
+	return optionFunc(func(c *config) { c.backoff = b })
+}
+
+// WithSession resumes a known session (for example one handed over from
+// another process) instead of creating one. Default: a new session.
+func WithSession(id int64, password []byte) Option {
+	return optionFunc(func(c *config) {
+		c.sessionID = id
+		c.sessionPasswd = append([]byte(nil), password...)
+	})
+}
+
+// WithMaxFrameSize sets the largest reply frame accepted, in bytes; a larger
+// (or negative) length prefix drops the connection. The server does not cap
+// its replies, so a large getChildren can exceed its own 1 MiB limit.
+// Default 4 MiB.
+func WithMaxFrameSize(n int) Option {
+	return optionFunc(func(c *config) { c.maxFrame = n })
+}
+
+// WithCredentials adds credentials sent on every connection, before any
+// other request. Default none.
+func WithCredentials(creds ...Credential) Option {
+	return optionFunc(func(c *config) {
+		for _, cr := range creds {
+			c.credentials = append(c.credentials, Credential{Scheme: cr.Scheme, Auth: append([]byte(nil), cr.Auth...)})
+		}
+	})
+}
+
+// WithReadOnly allows sessions with read-only servers (a member cut off from
+// the quorum that runs with readonlymode.enabled). Reads work there, writes
+// fail with ErrNotReadOnly. Default false.
+func WithReadOnly(allow bool) Option {
+	return optionFunc(func(c *config) { c.readOnly = allow })
+}
+
+// WithLocalExpiry sets how long after the last packet received from any
+// server the handle, still without a server, declares its session expired
+// itself. The ensemble expires the session after the session timeout T
+// without hearing from the client, so a handle that waits longer may go on
+// believing in ephemeral nodes that are gone; a shorter wait is not
+// allowed. d < 0 turns local expiry off: the handle then learns of expiry
+// only from a server, which during a partition may be never. Default T.
+func WithLocalExpiry(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.localExpiry = d })
+}

@@ -1,0 +1,289 @@
+package zk
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/zkgo/zk/internal/proto"
+)
+
+// maxRequestFrame is the server's default jute.maxbuffer: a longer frame is
+// dropped by the server with the connection, so it is refused here.
+const maxRequestFrame = 0xfffff
+
+// Request states: a request completes exactly once, either by its reply (or
+// the link's failure), or by its caller giving up.
+const (
+	reqPending int32 = iota
+	reqDone
+	reqAbandoned
+)
+
+// request is one call in flight. It is pooled: whoever takes it off the last
+// queue after its caller gave up returns it to the pool.
+type request struct {
+	xid    int32
+	opcode int32
+	buf    []byte // the whole frame, xid patched in at enqueue
+	path   string // the caller's path, for errors (or the scheme, for auth)
+	state  atomic.Int32
+	done   chan struct{} // capacity 1: signalled once when complete
+	err    error
+	zxid   int64
+
+	// Watch to register when the reply arrives.
+	watch         *watcher
+	watchKind     watchKind
+	watchPath     string // server path
+	registerWatch bool
+
+	cred *Credential // AddAuth: added to the replay list on success
+
+	// Reply fields, filled in by decode according to opcode.
+	stat     proto.Stat
+	data     []byte
+	str      string
+	strs     []string
+	acl      []proto.ACL
+	num      int32
+	multi    proto.MultiResponse
+	whoami   []proto.ClientInfo
+	hasStat  bool // create2-style reply with a stat
+	noWaiter bool // internal request nobody waits for (SetWatches, replayed auth)
+}
+
+func (c *Conn) getRequest(opcode int32, path string) *request {
+	r := c.pool.Get().(*request)
+	r.opcode = opcode
+	r.path = path
+	r.state.Store(reqPending)
+	return r
+}
+
+func (c *Conn) putRequest(r *request) {
+	buf := r.buf[:0]
+	if cap(buf) > 64<<10 {
+		buf = nil
+	}
+	done := r.done
+	select { // drain a signal nobody consumed
+	case <-done:
+	default:
+	}
+	multi := r.multi.Results[:0]
+	*r = request{buf: buf, done: done}
+	r.multi.Results = multi
+	c.pool.Put(r)
+}
+
+// putRequestLocked is putRequest for callers holding c.mu (it takes no lock).
+func (c *Conn) putRequestLocked(r *request) { c.putRequest(r) }
+
+// complete finishes r with err (nil on success). If the caller gave up, r
+// goes back to the pool instead.
+func (c *Conn) complete(r *request, err error) {
+	r.err = err
+	if !r.state.CompareAndSwap(reqPending, reqDone) {
+		c.putRequest(r)
+		return
+	}
+	if r.registerWatch && (err == nil || r.watchKind == watchExist) {
+		c.watches.add(r.watchPath, r.watchKind, r.watch)
+	}
+	if r.noWaiter {
+		if err != nil && err != ErrConnectionLoss {
+			c.log.Warn("zk: internal request failed", "opcode", r.opcode, "err", err.Error())
+		}
+		c.putRequest(r)
+		return
+	}
+	r.done <- struct{}{}
+}
+
+// abandon gives up on r: it returns to the pool when taken off its queue, or
+// now if it already completed.
+func (c *Conn) abandon(r *request) {
+	if !r.state.CompareAndSwap(reqPending, reqAbandoned) {
+		<-r.done
+		c.putRequest(r)
+	}
+}
+
+func (c *Conn) nextXidLocked() int32 {
+	c.nextXid++
+	if c.nextXid <= 0 {
+		c.nextXid = 1
+	}
+	return c.nextXid
+}
+
+// appendHeader starts a frame: length placeholder, xid placeholder, opcode.
+func appendHeader(b []byte, opcode int32) []byte {
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0)
+	return binary.BigEndian.AppendUint32(b, uint32(opcode))
+}
+
+// finishFrame writes the frame's length prefix.
+func finishFrame(b []byte) []byte {
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b
+}
+
+// do sends r and waits for its reply or for ctx. On success or a server
+// error it returns nil and r holds the outcome in r.err; the caller must
+// putRequest(r). On a local failure (closed, ctx) it returns that error and
+// r is no longer the caller's.
+func (c *Conn) do(ctx context.Context, r *request) error {
+	if len(r.buf)-4 > maxRequestFrame {
+		c.putRequest(r)
+		return fmt.Errorf("%w: %d bytes, the server accepts at most %d", ErrTooLarge, len(r.buf)-4, maxRequestFrame)
+	}
+	c.mu.Lock()
+	if c.closeRequested || c.state.terminal() {
+		err := c.closeErr
+		if err == nil {
+			err = ErrClosed
+		}
+		c.mu.Unlock()
+		c.putRequest(r)
+		return err
+	}
+	if r.opcode == proto.OpAuth {
+		r.xid = proto.XidAuth
+	} else {
+		r.xid = c.nextXidLocked()
+	}
+	binary.BigEndian.PutUint32(r.buf[4:], uint32(r.xid))
+	c.sendq = append(c.sendq, r)
+	up := c.link != nil
+	c.mu.Unlock()
+	if up {
+		c.kick()
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqPending, reqAbandoned) {
+			return ctx.Err()
+		}
+		<-r.done
+		return nil
+	}
+}
+
+// decode reads the reply body for r's opcode.
+func (r *request) decode(d *proto.Decoder) error {
+	switch r.opcode {
+	case proto.OpCreate, proto.OpSync:
+		r.str = d.String()
+	case proto.OpCreate2, proto.OpCreateContainer, proto.OpCreateTTL:
+		r.str = d.String()
+		r.stat.Decode(d)
+		r.hasStat = true
+	case proto.OpExists, proto.OpSetData, proto.OpSetACL:
+		r.stat.Decode(d)
+	case proto.OpGetData, proto.OpReconfig:
+		r.data = d.Buffer()
+		r.stat.Decode(d)
+	case proto.OpGetACL:
+		r.acl = proto.DecodeACLs(d)
+		r.stat.Decode(d)
+	case proto.OpGetChildren, proto.OpGetEphemerals:
+		r.strs = d.Strings()
+	case proto.OpGetChildren2:
+		r.strs = d.Strings()
+		r.stat.Decode(d)
+	case proto.OpMulti, proto.OpMultiRead:
+		r.multi.Decode(d)
+	case proto.OpGetAllChildrenNumber, proto.OpAddWatch:
+		r.num = d.Int32()
+	case proto.OpWhoAmI:
+		var w proto.WhoAmIResponse
+		w.Decode(d)
+		r.whoami = w.Info
+	case proto.OpDelete, proto.OpSetWatches, proto.OpSetWatches2, proto.OpCheckWatches,
+		proto.OpRemoveWatches, proto.OpCloseSession, proto.OpCheck:
+	default:
+		return fmt.Errorf("no decoder for opcode %d", r.opcode)
+	}
+	return d.Err()
+}
+
+// authRequestsLocked builds the auth packets replayed at the start of a
+// link.
+func (c *Conn) authRequestsLocked() []*request {
+	var out []*request
+	for _, cr := range c.creds {
+		r := c.getRequest(proto.OpAuth, cr.Scheme)
+		r.buf = encodeAuth(r.buf[:0], cr)
+		r.xid = proto.XidAuth
+		r.noWaiter = true
+		out = append(out, r)
+	}
+	return out
+}
+
+func encodeAuth(b []byte, cr Credential) []byte {
+	b = appendHeader(b, proto.OpAuth)
+	xid := proto.XidAuth
+	binary.BigEndian.PutUint32(b[4:], uint32(xid))
+	e := proto.Encoder{B: b}
+	(&proto.AuthPacket{Scheme: cr.Scheme, Auth: cr.Auth}).Encode(&e)
+	return finishFrame(e.B)
+}
+
+// setWatchesRequestsLocked builds the SetWatches requests that re-register
+// every watch at the start of a link, in batches of about setWatchesMax
+// bytes of paths.
+func (c *Conn) setWatchesRequestsLocked() []*request {
+	lists := c.watches.paths()
+	total := 0
+	for _, l := range lists {
+		total += len(l)
+	}
+	if total == 0 {
+		return nil
+	}
+	rel := c.lastZxid.Load()
+	var out []*request
+	var cur proto.SetWatches
+	size := 0
+	flush := func() {
+		if size == 0 {
+			return
+		}
+		cur.RelativeZxid = rel
+		r := c.getRequest(proto.OpSetWatches, "")
+		r.buf = appendHeader(r.buf[:0], proto.OpSetWatches)
+		e := proto.Encoder{B: r.buf}
+		cur.Encode(&e)
+		r.buf = finishFrame(e.B)
+		r.xid = c.nextXidLocked()
+		binary.BigEndian.PutUint32(r.buf[4:], uint32(r.xid))
+		r.noWaiter = true
+		out = append(out, r)
+		cur = proto.SetWatches{}
+		size = 0
+	}
+	for kind, paths := range lists {
+		for _, p := range paths {
+			if size > 0 && size+len(p) > c.cfg.setWatchesMax {
+				flush()
+			}
+			switch watchKind(kind) {
+			case watchData:
+				cur.DataWatches = append(cur.DataWatches, p)
+			case watchExist:
+				cur.ExistWatches = append(cur.ExistWatches, p)
+			case watchChild:
+				cur.ChildWatches = append(cur.ChildWatches, p)
+			}
+			size += len(p) + 4
+		}
+	}
+	flush()
+	return out
+}
