@@ -753,8 +753,9 @@ func (c *Conn) handleReply(l *link, h *proto.ReplyHeader, d *proto.Decoder) erro
 		c.authq = c.authq[1:]
 		c.mu.Unlock()
 		if h.Err != 0 {
-			c.complete(r, ErrAuthFailed)
-			l.fail(fmt.Errorf("%w (scheme %q, server %s, code %d)", errLinkAuthFailed, r.path, l.addr, h.Err))
+			scheme := r.path
+			c.complete(r, ErrAuthFailed) // r may be recycled from here on
+			l.fail(fmt.Errorf("%w (scheme %q, server %s, code %d)", errLinkAuthFailed, scheme, l.addr, h.Err))
 			return nil
 		}
 		if r.cred != nil {

@@ -1,0 +1,408 @@
+package zk_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/zkgo/zk"
+	"github.com/zkgo/zk/internal/testserver"
+)
+
+func TestFirstConnectAndClose(t *testing.T) {
+	srv := startServer(t, 1)
+	rec := newRecorder()
+	c, err := zk.Connect(testCtx(t), srv.ConnString(), rec.option(), zk.WithSessionTimeout(2*time.Second))
+	require.NoError(t, err)
+	require.Equal(t, zk.StateConnected, c.State())
+	require.NotZero(t, c.SessionID())
+	require.Len(t, c.SessionPassword(), 16)
+	require.Equal(t, 2*time.Second, c.SessionTimeout())
+	require.Equal(t, srv.Addr(0), c.Server())
+
+	p, err := c.Create(testCtx(t), "/eph", nil, zk.CreateEphemeral, zk.OpenACL)
+	require.NoError(t, err)
+	require.Equal(t, "/eph", p)
+	id := c.SessionID()
+	require.Equal(t, []string{"/eph"}, srv.Ephemerals(id))
+
+	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(), "Close is idempotent")
+	require.Equal(t, zk.StateClosed, c.State())
+	// closeSession went out: the session and its ephemeral are gone now,
+	// not a session timeout later.
+	require.NotContains(t, srv.Sessions(), id)
+	_, _, ok := srv.Get("/eph")
+	require.False(t, ok)
+
+	cs := rec.snapshot()
+	require.Equal(t, []step{
+		{zk.StateConnecting, zk.EventNone},
+		{zk.StateConnected, zk.EventSyncConnected},
+		{zk.StateClosed, zk.EventClosed},
+	}, steps(cs), fmtChanges(cs))
+	require.Equal(t, zk.StateNotConnected, cs[0].From)
+	requireChain(t, cs)
+
+	_, _, err = c.Get(testCtx(t), "/")
+	require.ErrorIs(t, err, zk.ErrClosed)
+}
+
+func TestNewReturnsConnecting(t *testing.T) {
+	srv := startServer(t, 1)
+	c, err := zk.New(srv.ConnString())
+	require.NoError(t, err)
+	defer c.Close()
+	st := c.State()
+	require.Contains(t, []zk.State{zk.StateConnecting, zk.StateConnected}, st)
+	// Calls made before the session is up are queued and sent after it.
+	_, err = c.Create(testCtx(t), "/early", []byte("x"), zk.CreatePersistent, zk.OpenACL)
+	require.NoError(t, err)
+	require.Equal(t, zk.StateConnected, c.State())
+}
+
+func TestBadConnStringNoIO(t *testing.T) {
+	var dials atomic.Int32
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return nil, errors.New("no")
+	}
+	for _, s := range []string{"", "host:0", "a,,b", "[::1", "h/a/", "::1:2181"} {
+		_, err := zk.New(s, zk.WithDialer(dial))
+		require.ErrorIs(t, err, zk.ErrBadConnString, s)
+		_, err = zk.Connect(testCtx(t), s, zk.WithDialer(dial))
+		require.ErrorIs(t, err, zk.ErrBadConnString, s)
+	}
+	require.Zero(t, dials.Load())
+	_, err := zk.New("127.0.0.1:1/a//b")
+	require.ErrorContains(t, err, `chroot "/a//b"`)
+}
+
+func TestConnectContextEnds(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	c, err := zk.Connect(ctx, addr, zk.WithSessionTimeout(time.Second))
+	require.Nil(t, c)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorContains(t, err, "last attempt")
+	require.ErrorContains(t, err, addr)
+}
+
+func TestReconnectToAnotherListener(t *testing.T) {
+	srv := startServer(t, 3)
+	rec := newRecorder()
+	c := connect(t, srv.ConnString(), rec.option(), zk.WithSessionTimeout(2*time.Second))
+	id := c.SessionID()
+	_, err := c.Create(testCtx(t), "/alive", nil, zk.CreateEphemeral, zk.OpenACL)
+	require.NoError(t, err)
+	first := c.Server()
+
+	srv.StopListener(listenerOf(t, srv, c))
+	cs := rec.waitLen(t, 4)
+	require.Equal(t, []step{
+		{zk.StateConnecting, zk.EventNone},
+		{zk.StateConnected, zk.EventSyncConnected},
+		{zk.StateConnecting, zk.EventDisconnected},
+		{zk.StateConnected, zk.EventSyncConnected},
+	}, steps(cs), fmtChanges(cs))
+	requireChain(t, cs)
+	require.Equal(t, first, cs[2].Server, "the Disconnected change names the lost server")
+	require.NotEqual(t, first, c.Server())
+	require.Equal(t, id, c.SessionID(), "same session on the new server")
+
+	// The ephemeral survived, as another client sees it.
+	other := connect(t, srv.Addrs()[(listenerOf(t, srv, c)+1)%3]+","+c.Server())
+	_, st, err := other.Get(testCtx(t), "/alive")
+	require.NoError(t, err)
+	require.Equal(t, id, st.EphemeralOwner)
+}
+
+func TestAllListenersDownThenBack(t *testing.T) {
+	srv := startServer(t, 2)
+	rec := newRecorder()
+	c := connect(t, srv.ConnString(), rec.option(), zk.WithSessionTimeout(4*time.Second),
+		zk.WithBackoff(fixedBackoff(20*time.Millisecond)))
+	id := c.SessionID()
+	srv.StopListener(0)
+	srv.StopListener(1)
+	// Wait for two rounds of backoff, then bring one listener back.
+	rec.waitUntil(t, "two backoff rounds", func(cs []zk.StateChange) bool {
+		n := 0
+		for _, ch := range cs {
+			if ch.To == zk.StateNotConnected {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	require.NoError(t, srv.StartListener(1))
+	cs := rec.waitState(t, zk.StateConnected)
+	requireChain(t, cs)
+	// CONNECTING, CONNECTED, then the loss, then alternating backoff and
+	// attempts, then CONNECTED again.
+	st := steps(cs)
+	require.Equal(t, step{zk.StateConnecting, zk.EventDisconnected}, st[2], fmtChanges(cs))
+	require.Equal(t, step{zk.StateNotConnected, zk.EventNone}, st[3], fmtChanges(cs))
+	for i := 3; i < len(st)-1; i++ {
+		want := zk.StateNotConnected
+		if i%2 == 0 {
+			want = zk.StateConnecting
+		}
+		require.Equal(t, want, st[i].to, "change %d: %s", i, fmtChanges(cs))
+	}
+	require.Equal(t, step{zk.StateConnected, zk.EventSyncConnected}, st[len(st)-1])
+	require.Equal(t, id, c.SessionID())
+	require.Equal(t, srv.Addr(1), c.Server())
+	// A NOT_CONNECTED change carries the last connection error.
+	require.Error(t, cs[3].Err)
+}
+
+func TestExpiryByServer(t *testing.T) {
+	srv := startServer(t, 1)
+	rec := newRecorder()
+	c := connect(t, srv.ConnString(), rec.option(), zk.WithSessionTimeout(2*time.Second))
+	other := connect(t, srv.ConnString())
+	ctx := testCtx(t)
+	_, err := c.Create(ctx, "/e", nil, zk.CreateEphemeral, zk.OpenACL)
+	require.NoError(t, err)
+	_, _, watch, err := c.GetW(ctx, "/e")
+	require.NoError(t, err)
+	_, _, otherWatch, err := other.ExistsW(ctx, "/e")
+	require.NoError(t, err)
+
+	require.True(t, srv.ExpireSession(c.SessionID()))
+	cs := rec.waitState(t, zk.StateClosed)
+	require.Equal(t, []step{
+		{zk.StateConnecting, zk.EventNone},
+		{zk.StateConnected, zk.EventSyncConnected},
+		{zk.StateConnecting, zk.EventDisconnected},
+		{zk.StateClosed, zk.EventExpired},
+	}, steps(cs), fmtChanges(cs))
+	require.ErrorIs(t, cs[3].Err, zk.ErrSessionExpired)
+
+	ev := awaitEvent(t, watch)
+	require.Equal(t, zk.EventWatchFailed, ev.Type)
+	require.ErrorIs(t, ev.Err, zk.ErrSessionExpired)
+	require.Equal(t, "/e", ev.Path)
+	requireClosedAfterOne(t, watch)
+
+	_, _, err = c.Get(ctx, "/")
+	require.ErrorIs(t, err, zk.ErrSessionExpired)
+	// The ephemeral is gone, as the other client sees it.
+	oev := awaitEvent(t, otherWatch)
+	require.Equal(t, zk.EventNodeDeleted, oev.Type)
+	ok, _, err := other.Exists(ctx, "/e")
+	require.NoError(t, err)
+	require.False(t, ok)
+}
+
+func TestPendingCallsFailOnExpiry(t *testing.T) {
+	srv := startServer(t, 1)
+	c := connect(t, srv.ConnString(), zk.WithSessionTimeout(2*time.Second))
+	srv.Blackhole(0, true)
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.Get(context.Background(), "/")
+		errc <- err
+	}()
+	// Read timeout, then no server answers the handshake: local expiry.
+	select {
+	case err := <-errc:
+		require.True(t, errors.Is(err, zk.ErrConnectionLoss) || errors.Is(err, zk.ErrSessionExpired), "got %v", err)
+	case <-time.After(waitTime):
+		t.Fatal("pending call did not fail")
+	}
+}
+
+func TestLocalExpiryWhenBlackholed(t *testing.T) {
+	srv := startServer(t, 2)
+	rec := newRecorder()
+	c := connect(t, srv.ConnString(), rec.option(), zk.WithSessionTimeout(time.Second),
+		zk.WithBackoff(fixedBackoff(10*time.Millisecond)))
+	_, _, w, err := c.ExistsW(testCtx(t), "/x")
+	require.NoError(t, err)
+	srv.Blackhole(0, true)
+	srv.Blackhole(1, true)
+	cs := rec.waitState(t, zk.StateClosed)
+	requireChain(t, cs)
+	st := steps(cs)
+	require.Equal(t, step{zk.StateConnecting, zk.EventDisconnected}, st[2], fmtChanges(cs))
+	require.Equal(t, step{zk.StateClosed, zk.EventExpired}, st[len(st)-1], fmtChanges(cs))
+	for _, s := range st[3 : len(st)-1] {
+		require.Contains(t, []zk.State{zk.StateConnecting, zk.StateNotConnected}, s.to, fmtChanges(cs))
+	}
+	require.ErrorIs(t, cs[len(cs)-1].Err, zk.ErrSessionExpired)
+	ev := awaitEvent(t, w)
+	require.ErrorIs(t, ev.Err, zk.ErrSessionExpired)
+	_, _, err = c.Get(testCtx(t), "/")
+	require.ErrorIs(t, err, zk.ErrSessionExpired)
+}
+
+func TestRejectedCredentials(t *testing.T) {
+	srv := startServer(t, 1)
+	rec := newRecorder()
+	c, err := zk.New(srv.ConnString(), rec.option(), zk.WithCredentials(zk.Credential{Scheme: "nosuchscheme", Auth: []byte("secret")}))
+	require.NoError(t, err)
+	defer c.Close()
+	cs := rec.waitState(t, zk.StateAuthFailed)
+	require.Equal(t, []step{
+		{zk.StateConnecting, zk.EventNone},
+		{zk.StateConnected, zk.EventSyncConnected},
+		{zk.StateAuthFailed, zk.EventAuthFailed},
+	}, steps(cs), fmtChanges(cs))
+	_, _, err = c.Get(testCtx(t), "/")
+	require.ErrorIs(t, err, zk.ErrAuthFailed)
+	require.NoError(t, c.Close())
+	require.Equal(t, zk.StateAuthFailed, c.State(), "AUTH_FAILED is terminal")
+	require.NotContains(t, c.String(), "secret")
+}
+
+func TestAddAuthRejected(t *testing.T) {
+	srv := startServer(t, 1)
+	rec := newRecorder()
+	c := connect(t, srv.ConnString(), rec.option())
+	err := c.AddAuth(testCtx(t), "nosuchscheme", []byte("x"))
+	require.ErrorIs(t, err, zk.ErrAuthFailed)
+	rec.waitState(t, zk.StateAuthFailed)
+}
+
+func TestAddAuthReplayedOnReconnect(t *testing.T) {
+	srv := startServer(t, 2)
+	rec := newRecorder()
+	c := connect(t, srv.ConnString(), rec.option())
+	ctx := testCtx(t)
+	require.NoError(t, c.AddAuth(ctx, "digest", []byte("user:pw")))
+	_, err := c.Create(ctx, "/secret", []byte("s"), zk.CreatePersistent, zk.DigestACL(zk.PermAll, "user", "pw"))
+	require.NoError(t, err)
+	srv.DropConnections()
+	rec.waitLen(t, 4) // disconnected, connected again
+	// After the reconnect the credential was sent again, so the node is
+	// still readable.
+	data, _, err := c.Get(ctx, "/secret")
+	require.NoError(t, err)
+	require.Equal(t, "s", string(data))
+	// A handle without the credential is refused.
+	other := connect(t, srv.ConnString())
+	_, _, err = other.Get(ctx, "/secret")
+	require.ErrorIs(t, err, zk.ErrNoAuth)
+}
+
+func TestSlowListenerDoesNotDelayRequests(t *testing.T) {
+	srv := startServer(t, 1)
+	release := make(chan struct{})
+	var once sync.Once
+	blocked := make(chan struct{})
+	c := connect(t, srv.ConnString(), zk.WithStateListener(func(zk.StateChange) {
+		once.Do(func() { close(blocked) })
+		<-release // blocks the listener goroutine until the test is done
+	}))
+	<-blocked
+	ctx := testCtx(t)
+	for i := 0; i < 200; i++ {
+		_, err := c.Create(ctx, "/n-", nil, zk.CreatePersistentSequential, zk.OpenACL)
+		require.NoError(t, err)
+	}
+	kids, _, err := c.Children(ctx, "/")
+	require.NoError(t, err)
+	require.Len(t, kids, 201) // 200 plus "zookeeper"
+	close(release)
+}
+
+func TestThousandsOfChangesInOrder(t *testing.T) {
+	srv := startServer(t, 1)
+	release := make(chan struct{})
+	rec := newRecorder()
+	var first sync.Once
+	dialed := make(chan struct{}, 1)
+	d := &net.Dialer{}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := d.DialContext(ctx, network, addr)
+		select {
+		case dialed <- struct{}{}:
+		default:
+		}
+		return nc, err
+	}
+	c := connect(t, srv.ConnString(), zk.WithDialer(dial), zk.WithStateListener(func(ch zk.StateChange) {
+		first.Do(func() { <-release }) // hold the first call: everything else queues
+		rec.listen(ch)
+	}))
+	<-dialed // the first connection's
+	const drops = 1000
+	for i := 0; i < drops; i++ {
+		srv.DropConnections()
+		// Wait for the redial, then for the session to be back.
+		select {
+		case <-dialed:
+		case <-time.After(waitTime):
+			t.Fatalf("no redial after drop %d", i)
+		}
+		for st := c.State(); st != zk.StateConnected; st = c.State() {
+			require.True(t, c.WaitForStateChange(testCtx(t), st))
+		}
+	}
+	close(release)
+	cs := rec.waitLen(t, 2+2*drops)
+	requireChain(t, cs)
+	require.Equal(t, zk.StateConnecting, cs[0].To)
+	for i := 1; i < len(cs); i++ {
+		want := zk.StateConnected
+		if i%2 == 0 {
+			want = zk.StateConnecting
+		}
+		require.Equal(t, want, cs[i].To, "change %d", i)
+	}
+}
+
+func TestContextCancelKeepsSession(t *testing.T) {
+	srv := startServer(t, 1)
+	c := connect(t, srv.ConnString(), zk.WithSessionTimeout(4*time.Second))
+	id := c.SessionID()
+	srv.Blackhole(0, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.Get(ctx, "/")
+		errc <- err
+	}()
+	cancel()
+	require.ErrorIs(t, <-errc, context.Canceled)
+	srv.Blackhole(0, false)
+	_, _, err := c.Get(testCtx(t), "/")
+	require.NoError(t, err)
+	require.Equal(t, id, c.SessionID())
+}
+
+func TestResumeSession(t *testing.T) {
+	srv := startServer(t, 1)
+	a := connect(t, srv.ConnString())
+	_, err := a.Create(testCtx(t), "/mine", nil, zk.CreateEphemeral, zk.OpenACL)
+	require.NoError(t, err)
+	b := connect(t, srv.ConnString(), zk.WithSession(a.SessionID(), a.SessionPassword()))
+	require.Equal(t, a.SessionID(), b.SessionID())
+
+	bad := append([]byte(nil), a.SessionPassword()...)
+	bad[0] ^= 0xff
+	rec := newRecorder()
+	_, err = zk.Connect(testCtx(t), srv.ConnString(), rec.option(), zk.WithSession(a.SessionID(), bad))
+	require.ErrorIs(t, err, zk.ErrSessionExpired)
+	cs := rec.waitState(t, zk.StateClosed)
+	require.Equal(t, zk.EventExpired, cs[len(cs)-1].Event)
+}
+
+// fixedBackoff waits d between passes.
+type fixedBackoff time.Duration
+
+func (f fixedBackoff) NextBackOff() time.Duration { return time.Duration(f) }
+func (f fixedBackoff) Reset()                     {}
+
+var _ = testserver.WithListeners
