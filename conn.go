@@ -422,7 +422,7 @@ func (c *Conn) localExpired() bool {
 		return false
 	}
 	c.terminate(StateClosed, EventExpired, ErrSessionExpired,
-		fmt.Errorf("zk: no server accepted the session within its timeout: %w", ErrSessionExpired))
+		&detailError{"zk: session expired: no server accepted it within the session timeout", ErrSessionExpired})
 	return true
 }
 
@@ -475,7 +475,7 @@ func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *pro
 		if req.SessionID == 0 {
 			return nil, nil, nil, fmt.Errorf("zk: handshake with %s: %w: server refused to create a session", addr, ErrProtocol)
 		}
-		return nil, nil, nil, fmt.Errorf("zk: server %s: %w", addr, ErrSessionExpired)
+		return nil, nil, nil, &detailError{fmt.Sprintf("zk: server %s says the session expired", addr), ErrSessionExpired}
 	}
 	if len(resp.Passwd) != proto.PasswordLen {
 		nc.Close()

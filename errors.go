@@ -138,3 +138,13 @@ func IsRetryable(err error) bool {
 	}
 	return false
 }
+
+// detailError is an error with its own message that still unwraps to a
+// sentinel, so the message need not repeat the sentinel's "zk: " text.
+type detailError struct {
+	msg string
+	err error
+}
+
+func (e *detailError) Error() string { return e.msg }
+func (e *detailError) Unwrap() error { return e.err }
