@@ -8,30 +8,27 @@ import (
 
 // validatePath applies ZooKeeper's path rules (PathUtils.validatePath): it
 // returns nil or an error that wraps ErrInvalidPath and says what is wrong.
-// With sequential set, a trailing '/' is allowed, since the server appends
-// the sequence number before it validates.
+// A sequential path is checked as the Java client checks it, with a digit
+// appended, since the server validates it after adding the sequence number:
+// "/q/" and "/q/." are valid sequential paths.
 func validatePath(path string, sequential bool) error {
 	if path == "" {
 		return fmt.Errorf("%w: path is empty", ErrInvalidPath)
 	}
-	if path[0] != '/' {
+	check := path
+	if sequential {
+		check = path + "1"
+	}
+	if check[0] != '/' {
 		return fmt.Errorf("%w: %q does not start with '/'", ErrInvalidPath, path)
 	}
-	if len(path) == 1 {
+	if len(check) == 1 {
 		return nil
 	}
-	if !sequential && path[len(path)-1] == '/' {
+	if check[len(check)-1] == '/' {
 		return fmt.Errorf("%w: %q ends with '/'", ErrInvalidPath, path)
 	}
-	// Walk the components after the leading '/'.
-	rest := path[1:]
-	if sequential && strings.HasSuffix(rest, "/") {
-		rest = rest[:len(rest)-1]
-		if rest == "" {
-			return nil
-		}
-	}
-	for {
+	for rest := check[1:]; ; {
 		i := strings.IndexByte(rest, '/')
 		comp := rest
 		if i >= 0 {
@@ -49,12 +46,10 @@ func validatePath(path string, sequential bool) error {
 		rest = rest[i+1:]
 	}
 	for i, r := range path {
-		if r == utf8.RuneError {
-			if _, size := utf8.DecodeRuneInString(path[i:]); size == 1 {
+		if invalidPathRune(r) {
+			if r == utf8.RuneError {
 				return fmt.Errorf("%w: %q is not valid UTF-8 at byte %d", ErrInvalidPath, path, i)
 			}
-		}
-		if invalidPathRune(r) {
 			return fmt.Errorf("%w: %q has a disallowed character %U at byte %d", ErrInvalidPath, path, r, i)
 		}
 	}
