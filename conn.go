@@ -308,6 +308,7 @@ func (c *Conn) setStateLocked(to State, ev SessionEvent, server string, err erro
 		attrs = append(attrs, "err", err.Error())
 	}
 	c.log.Info("zk: state change", attrs...)
+	c.watches.sessionEvent(change, c.cfg.watchBuffer)
 	ls := c.listeners
 	if len(ls) > 0 {
 		c.serial.schedule(func() {
@@ -738,8 +739,11 @@ func (c *Conn) handleReply(l *link, h *proto.ReplyHeader, d *proto.Decoder) erro
 			return fmt.Errorf("notification of unknown event type %d", ev.Type)
 		}
 		userPath := stripChroot(c.chroot, ev.Path)
-		n := c.watches.fire(ev.Type, ev.Path, userPath)
+		n, overflowed := c.watches.fire(ev.Type, ev.Path, userPath, c.cfg.watchBuffer)
 		c.log.Debug("zk: watch event", "type", EventType(ev.Type).String(), "path", userPath, "watchers", n)
+		for _, w := range overflowed {
+			c.dropOverflowed(w)
+		}
 		return nil
 	case proto.XidPing:
 		return nil
@@ -807,4 +811,29 @@ func (c *Conn) handleReply(l *link, h *proto.ReplyHeader, d *proto.Decoder) erro
 	r.registerWatch = r.watch != nil
 	c.complete(r, nil)
 	return nil
+}
+
+// dropOverflowed forgets a persistent watch whose reader fell behind, and
+// asks the server to drop it unless another watch needs it. It runs on the
+// reader goroutine, so the request is queued, not awaited.
+func (c *Conn) dropOverflowed(w *PersistentWatch) {
+	if !c.watches.removePersistent(w) || c.watches.anyOnPath(w.serverPath) {
+		return
+	}
+	c.log.Warn("zk: persistent watch overflowed; removed", "path", w.path)
+	r, e := c.newReq(proto.OpRemoveWatches, w.path)
+	e.Int32(proto.WatcherAny)
+	r.buf = finishFrame(e.B)
+	r.noWaiter = true
+	c.mu.Lock()
+	if c.state.terminal() {
+		c.mu.Unlock()
+		c.putRequest(r)
+		return
+	}
+	r.xid = c.nextXidLocked()
+	binary.BigEndian.PutUint32(r.buf[4:], uint32(r.xid))
+	c.sendq = append(c.sendq, r)
+	c.mu.Unlock()
+	c.kick()
 }

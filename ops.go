@@ -61,7 +61,7 @@ func (c *Conn) run(ctx context.Context, op string, r *request, e proto.Encoder) 
 		return &OpError{Op: op, Path: path, Err: err}
 	}
 	if r.err != nil {
-		err := r.err
+		err := explainUnimplemented(r.opcode, r.err)
 		c.putRequest(r)
 		return &OpError{Op: op, Path: path, Err: err}
 	}

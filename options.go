@@ -58,6 +58,7 @@ type config struct {
 	localExpiry    time.Duration // 0 = T; <0 = off
 	rand           *rand.Rand
 	setWatchesMax  int
+	watchBuffer    int
 }
 
 func defaultConfig() config {
@@ -68,6 +69,7 @@ func defaultConfig() config {
 		dial:           d.DialContext,
 		maxFrame:       proto.DefaultMaxFrame,
 		setWatchesMax:  128 << 10,
+		watchBuffer:    1 << 16,
 	}
 }
 
@@ -99,6 +101,9 @@ func (c *config) validate() error {
 		if cr.Scheme == "" {
 			return fmt.Errorf("%w: credential with an empty scheme", ErrInvalidArgument)
 		}
+	}
+	if c.watchBuffer < 1 {
+		return fmt.Errorf("%w: watch buffer %d is not positive", ErrInvalidArgument, c.watchBuffer)
 	}
 	if c.setWatchesMax < 1 {
 		return fmt.Errorf("%w: SetWatches batch size %d is not positive", ErrInvalidArgument, c.setWatchesMax)
@@ -186,4 +191,13 @@ func WithReadOnly(allow bool) Option {
 // only from a server, which during a partition may be never. Default T.
 func WithLocalExpiry(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.localExpiry = d })
+}
+
+// WithWatchBuffer bounds how many events a persistent watch stream holds
+// for a reader that has not caught up. A stream whose reader falls further
+// behind ends with ErrWatchOverflow after the events it holds, and its
+// watch is removed: memory stays bounded and no event is dropped silently.
+// Default 65536.
+func WithWatchBuffer(n int) Option {
+	return optionFunc(func(c *config) { c.watchBuffer = n })
 }

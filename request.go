@@ -39,7 +39,8 @@ type request struct {
 	watchPath     string // server path
 	registerWatch bool
 
-	cred *Credential // AddAuth: added to the replay list on success
+	cred       *Credential      // AddAuth: added to the replay list on success
+	persistent *PersistentWatch // AddWatch: registered on success
 
 	// Reply fields, filled in by decode according to opcode.
 	stat     proto.Stat
@@ -91,6 +92,9 @@ func (c *Conn) complete(r *request, err error) {
 	}
 	if r.registerWatch && (err == nil || r.watchKind == watchExist) {
 		c.watches.add(r.watchPath, r.watchKind, r.watch)
+	}
+	if r.persistent != nil && err == nil {
+		c.watches.addPersistent(r.persistent)
 	}
 	if r.noWaiter {
 		if err != nil && err != ErrConnectionLoss {
@@ -240,24 +244,32 @@ func encodeAuth(b []byte, cr Credential) []byte {
 // bytes of paths.
 func (c *Conn) setWatchesRequestsLocked() []*request {
 	lists := c.watches.paths()
-	total := 0
+	exact, recursive := c.watches.persistentPaths()
+	total := len(exact) + len(recursive)
 	for _, l := range lists {
 		total += len(l)
 	}
 	if total == 0 {
 		return nil
 	}
+	// SetWatches2 only when there are persistent watches: 3.5 servers do
+	// not know it.
+	v2 := len(exact)+len(recursive) > 0
+	opcode := proto.OpSetWatches
+	if v2 {
+		opcode = proto.OpSetWatches2
+	}
 	rel := c.lastZxid.Load()
 	var out []*request
-	var cur proto.SetWatches
+	cur := proto.SetWatches{V2: v2}
 	size := 0
 	flush := func() {
 		if size == 0 {
 			return
 		}
 		cur.RelativeZxid = rel
-		r := c.getRequest(proto.OpSetWatches, "")
-		r.buf = appendHeader(r.buf[:0], proto.OpSetWatches)
+		r := c.getRequest(opcode, "")
+		r.buf = appendHeader(r.buf[:0], opcode)
 		e := proto.Encoder{B: r.buf}
 		cur.Encode(&e)
 		r.buf = finishFrame(e.B)
@@ -265,24 +277,33 @@ func (c *Conn) setWatchesRequestsLocked() []*request {
 		binary.BigEndian.PutUint32(r.buf[4:], uint32(r.xid))
 		r.noWaiter = true
 		out = append(out, r)
-		cur = proto.SetWatches{}
+		cur = proto.SetWatches{V2: v2}
 		size = 0
+	}
+	add := func(list *[]string, p string) {
+		if size > 0 && size+len(p) > c.cfg.setWatchesMax {
+			flush()
+		}
+		*list = append(*list, p)
+		size += len(p) + 4
 	}
 	for kind, paths := range lists {
 		for _, p := range paths {
-			if size > 0 && size+len(p) > c.cfg.setWatchesMax {
-				flush()
-			}
 			switch watchKind(kind) {
 			case watchData:
-				cur.DataWatches = append(cur.DataWatches, p)
+				add(&cur.DataWatches, p)
 			case watchExist:
-				cur.ExistWatches = append(cur.ExistWatches, p)
+				add(&cur.ExistWatches, p)
 			case watchChild:
-				cur.ChildWatches = append(cur.ChildWatches, p)
+				add(&cur.ChildWatches, p)
 			}
-			size += len(p) + 4
 		}
+	}
+	for _, p := range exact {
+		add(&cur.PersistentWatches, p)
+	}
+	for _, p := range recursive {
+		add(&cur.PersistentRecursive, p)
 	}
 	flush()
 	return out

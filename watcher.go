@@ -104,8 +104,9 @@ func (w *watcher) deliver(ev Event) {
 
 // watchRegistry holds the one-shot watches by server path and kind.
 type watchRegistry struct {
-	mu sync.Mutex // guards m
+	mu sync.Mutex // guards m and p
 	m  map[watchKey][]*watcher
+	p  persistentRegistry
 }
 
 func (r *watchRegistry) add(path string, kind watchKind, w *watcher) {
@@ -132,10 +133,12 @@ func kindsFor(t int32) []watchKind {
 	return nil
 }
 
-// fire delivers a server event to every one-shot watch it triggers and
-// removes them. It reports how many fired.
-func (r *watchRegistry) fire(t int32, serverPath, userPath string) int {
+// fire delivers a server event to every one-shot watch it triggers (and
+// removes them) and to every persistent watch it concerns. It reports how
+// many one-shot watches fired and which persistent streams overflowed.
+func (r *watchRegistry) fire(t int32, serverPath, userPath string, limit int) (int, []*PersistentWatch) {
 	var fired []*watcher
+	ev := Event{Type: EventType(t), Path: userPath}
 	r.mu.Lock()
 	for _, k := range kindsFor(t) {
 		key := watchKey{serverPath, k}
@@ -144,12 +147,12 @@ func (r *watchRegistry) fire(t int32, serverPath, userPath string) int {
 			delete(r.m, key)
 		}
 	}
+	overflowed := r.firePersistentLocked(t, serverPath, ev, limit)
 	r.mu.Unlock()
-	ev := Event{Type: EventType(t), Path: userPath}
 	for _, w := range fired {
 		w.deliver(ev)
 	}
-	return len(fired)
+	return len(fired), overflowed
 }
 
 // remove drops the watches of the given kinds on a path and delivers ev to
@@ -191,8 +194,10 @@ func (r *watchRegistry) paths() (lists [numWatchKinds][]string) {
 	return lists
 }
 
-// failAll ends every watch with a final event carrying err.
+// failAll ends every watch with a final event carrying err, and every
+// persistent stream with err.
 func (r *watchRegistry) failAll(err error) {
+	r.endPersistent(err)
 	r.mu.Lock()
 	m := r.m
 	r.m = nil
