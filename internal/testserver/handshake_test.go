@@ -18,7 +18,7 @@ func withoutReadOnly(frame []byte) []byte {
 }
 
 func TestHandshakeNewSession(t *testing.T) {
-	s := Start(t)
+	s := start(t)
 	c := dial(t, s.Addr(0))
 	req := proto.ConnectRequest{TimeOut: 1000, Passwd: make([]byte, 16)}
 	c.writeRaw(proto.AppendFrame(nil, &req))
@@ -73,20 +73,20 @@ func TestHandshakeTimeoutClamp(t *testing.T) {
 	}
 	s := Start(t, WithSessionTimeoutRange(50*time.Millisecond, 70*time.Millisecond))
 	eq(t, "custom range, low", connect(t, s.Addr(0), 1).timeout, int32(50))
-	eq(t, "custom range, high", connect(t, s.Addr(0), 1000).timeout, int32(70))
+	eq(t, "custom range, high", connect(t, s.Addr(0), long).timeout, int32(70))
 }
 
 func TestHandshakeResume(t *testing.T) {
-	s := Start(t)
-	c1 := connect(t, s.Addr(0), 1000)
+	s := start(t)
+	c1 := connect(t, s.Addr(0), long)
 	c1.create("/eph", nil, proto.FlagEphemeral)
 
-	c1.timeout = 1500 // ask for another timeout on the new connection
+	c1.timeout = 123456 // ask for another timeout on the new connection
 	c2, resp := resume(t, s.Addr(0), c1)
 	eq(t, "resumed id", resp.SessionID, c1.sessionID)
 	eq(t, "resumed password", resp.Passwd, c1.passwd)
-	eq(t, "renegotiated timeout", resp.TimeOut, int32(1500))
-	if to, _ := s.SessionTimeout(c1.sessionID); to != 1500*time.Millisecond {
+	eq(t, "renegotiated timeout", resp.TimeOut, int32(123456))
+	if to, _ := s.SessionTimeout(c1.sessionID); to != 123456*time.Millisecond {
 		t.Fatalf("SessionTimeout = %v", to)
 	}
 	// The older connection of the session is closed.
@@ -106,8 +106,8 @@ func zeroResponse(t *testing.T, b []byte) {
 }
 
 func TestHandshakeWrongPassword(t *testing.T) {
-	s := Start(t)
-	c1 := connect(t, s.Addr(0), 1000)
+	s := start(t)
+	c1 := connect(t, s.Addr(0), long)
 	bad := dial(t, s.Addr(0))
 	pw := bytes.Clone(c1.passwd)
 	pw[0] ^= 1
@@ -124,7 +124,7 @@ func TestHandshakeWrongPassword(t *testing.T) {
 }
 
 func TestHandshakeUnknownSession(t *testing.T) {
-	s := Start(t)
+	s := start(t)
 	c := dial(t, s.Addr(0))
 	c.writeRaw(proto.AppendFrame(nil, &proto.ConnectRequest{TimeOut: 1000, SessionID: 0x0100000000000042, Passwd: make([]byte, 16)}))
 	zeroResponse(t, c.frame())
@@ -133,7 +133,7 @@ func TestHandshakeUnknownSession(t *testing.T) {
 }
 
 func TestHandshakeZxidAhead(t *testing.T) {
-	s := Start(t)
+	s := start(t)
 	c := dial(t, s.Addr(0))
 	c.writeRaw(proto.AppendFrame(nil, &proto.ConnectRequest{LastZxidSeen: s.Zxid() + 1, TimeOut: 1000, Passwd: make([]byte, 16)}))
 	c.expectEOF() // no response at all
@@ -148,8 +148,8 @@ func TestHandshakeZxidAhead(t *testing.T) {
 }
 
 func TestPingReply(t *testing.T) {
-	s := Start(t)
-	c := connect(t, s.Addr(0), 1000)
+	s := start(t)
+	c := connect(t, s.Addr(0), long)
 	c.create("/p", nil, 0)
 	h := c.ping()
 	eq(t, "ping reply", h, proto.ReplyHeader{Xid: proto.XidPing, Zxid: s.Zxid(), Err: 0})

@@ -23,6 +23,17 @@ func TestMain(m *testing.M) {
 // never a way of waiting for something.
 const ioWait = 10 * time.Second
 
+// long is the session timeout asked for by tests that are not about expiry:
+// they never ping, and a loaded machine must not expire them.
+const long = 600_000
+
+// start is Start with a wide session timeout range, so that long is granted
+// whatever the tick; later options override it.
+func start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	return Start(t, append([]Option{WithSessionTimeoutRange(40*time.Millisecond, time.Hour)}, opts...)...)
+}
+
 // client is a raw protocol client: it writes frames built with
 // internal/proto and reads what the server sends.
 type client struct {

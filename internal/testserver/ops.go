@@ -17,11 +17,12 @@ type request struct {
 	decErr error // the body did not decode
 }
 
-// bufferPath is the body of deleteContainer (20): the path as one buffer.
-type bufferPath struct{ Path string }
+// bufferRecord is a record of one buffer: the body of deleteContainer (20,
+// the path), of a SASL request (the token) and of its response.
+type bufferRecord struct{ B []byte }
 
-func (r *bufferPath) Encode(e *proto.Encoder) { e.Buffer([]byte(r.Path)) }
-func (r *bufferPath) Decode(d *proto.Decoder) { r.Path = string(d.BufferView()) }
+func (r *bufferRecord) Encode(e *proto.Encoder) { e.Buffer(r.B) }
+func (r *bufferRecord) Decode(d *proto.Decoder) { r.B = d.Buffer() }
 
 // newRequestRecord returns the record an opcode's body decodes into (nil for
 // ops without one) and whether the server knows the opcode.
@@ -53,9 +54,9 @@ func newRequestRecord(op int32) (proto.Record, bool) {
 		return &proto.SetWatches{V2: true}, true
 	case proto.OpMulti, proto.OpMultiRead:
 		return &proto.MultiRequest{}, true
-	case proto.OpDeleteContainer:
-		return &bufferPath{}, true
-	case proto.OpPing, proto.OpCloseSession, proto.OpWhoAmI, proto.OpSASL:
+	case proto.OpDeleteContainer, proto.OpSASL:
+		return &bufferRecord{}, true
+	case proto.OpPing, proto.OpCloseSession, proto.OpWhoAmI:
 		return nil, true
 	}
 	return nil, false
@@ -133,16 +134,11 @@ func (s *Server) handle(c *conn, r *request) {
 		return
 	}
 	switch {
-	case !r.known, r.op == proto.OpNotification:
+	case !r.known:
 		// UnimplementedRequestProcessor: -6 with the request's zxid, which
 		// is still -1, then the connection is closed.
 		s.send(c, r.xid, -1, proto.ErrUnimplemented, nil, true)
 		s.detach(c)
-		return
-	case r.op == proto.OpSASL:
-		// No SASL is configured: the real server fails on the request and
-		// drops the connection without a reply.
-		s.hangUp(c)
 		return
 	case r.decErr != nil:
 		s.log.Debug("testserver: malformed request", "conn", c.id, "op", r.op, "err", r.decErr)
@@ -203,8 +199,12 @@ func (s *Server) handle(c *conn, r *request) {
 	case proto.OpCheck:
 		s.opCheck(c, r.xid, r.rec.(*proto.PathVersionRequest))
 	case proto.OpDeleteContainer:
-		req := r.rec.(*bufferPath)
-		s.write(c, r.xid, func(tx *txn) (proto.Record, int32) { return nil, s.prepDeleteContainer(tx, req.Path) })
+		path := string(r.rec.(*bufferRecord).B)
+		s.write(c, r.xid, func(tx *txn) (proto.Record, int32) { return nil, s.prepDeleteContainer(tx, path) })
+	case proto.OpSASL:
+		// No SASL is configured: the real server's processSasl catches the
+		// missing SASL server and answers OK, zxid 0, with a null token.
+		s.send(c, r.xid, 0, 0, &bufferRecord{}, false)
 	case proto.OpReconfig:
 		// A standalone 3.8 server with the default reconfigEnabled=false
 		// refuses before it looks at the request; the refusal is an error

@@ -34,7 +34,7 @@ type config struct {
 	logger        *slog.Logger
 	maxFrame      int
 	tls           *tls.Config
-	reapInterval  time.Duration // 0: one tick
+	reapInterval  time.Duration      // 0: one tick
 	dropHook      func(listener int) // tests: a blackholed frame was dropped
 }
 
@@ -53,8 +53,8 @@ func (c *config) validate() error {
 	if len(c.addrs) == 0 {
 		return errors.New("testserver: at least one listener is needed")
 	}
-	if c.tick <= 0 {
-		return fmt.Errorf("testserver: tick time %v is not positive", c.tick)
+	if c.tick < time.Millisecond {
+		return fmt.Errorf("testserver: tick time %v is under a millisecond", c.tick)
 	}
 	if c.minTimeout == 0 {
 		c.minTimeout = 2 * c.tick

@@ -1,21 +1,3 @@
-// Package testserver is an in-memory ZooKeeper server that speaks the real
-// wire protocol on loopback, for tests.
-//
-// It keeps a tree of znodes with stats, versions and zxids; sequential,
-// ephemeral, container and TTL nodes; ACLs with digest authentication;
-// one-shot and persistent watches; multi. Sessions expire by the bucket
-// strategy of the real server's SessionTrackerImpl. Several listening
-// addresses over one tree stand in for an ensemble. Where the real server's
-// behaviour changed between releases, this one answers as a standalone 3.8
-// server does (see PROTOCOL.md §18), with the exceptions listed in the
-// package's README section of the final report and in comments where they
-// arise.
-//
-// Concurrency: one goroutine (run) owns the tree, the sessions and the
-// watches. Each connection has a reader goroutine, which decodes frames and
-// hands them to run in order, and a writer goroutine, which drains the
-// connection's outbound queue. run never blocks on a socket. Test controls
-// reach the state through admin, which runs a function on run's goroutine.
 package testserver
 
 import (
@@ -123,8 +105,8 @@ func New(opts ...Option) (*Server, error) {
 	}
 	s.wg.Add(1 + len(s.listeners))
 	go s.run()
-	for _, l := range s.listeners {
-		go s.acceptLoop(l, l.ln)
+	for i, l := range s.listeners {
+		go s.acceptLoop(l, lns[i])
 	}
 	s.log.Info("testserver: started", "addrs", s.ConnString())
 	return s, nil
@@ -227,6 +209,7 @@ func (s *Server) run() {
 		case fn := <-s.in:
 			fn()
 		case <-sweep.C:
+			s.drainInput()
 			s.sweepSessions()
 			sweep.Reset(s.untilNextSweep())
 		case <-reap.C:
@@ -237,15 +220,34 @@ func (s *Server) run() {
 	}
 }
 
+// drainInput runs the work readers have already handed over (up to a
+// bound, so a flood cannot hold the sweep off), so that a packet that reached
+// the server before a session's deadline counts even if run was slow to get
+// to it.
+func (s *Server) drainInput() {
+	for range 1024 {
+		select {
+		case fn := <-s.in:
+			fn()
+		default:
+			return
+		}
+	}
+}
+
 func (s *Server) acceptLoop(l *listener, ln net.Listener) {
 	defer s.wg.Done()
 	for {
 		nc, err := ln.Accept()
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				s.log.Error("testserver: accept", "listener", l.idx, "err", err)
-			}
+		if errors.Is(err, net.ErrClosed) {
 			return
+		}
+		if err != nil {
+			// Out of file descriptors and the like: wait a little, as
+			// net/http does, and try again.
+			s.log.Error("testserver: accept", "listener", l.idx, "err", err)
+			time.Sleep(5 * time.Millisecond)
+			continue
 		}
 		s.addConn(l, ln, nc)
 	}
@@ -323,12 +325,14 @@ type conn struct {
 // goroutine, idempotent.
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
-		close(c.dead)
-		c.nc.Close()
+		// Unregister first: whoever sees the socket closed also sees the
+		// connection gone from Connections.
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.connsChangedLocked()
 		c.s.mu.Unlock()
+		close(c.dead)
+		c.nc.Close()
 	})
 }
 
