@@ -47,7 +47,7 @@ func validatePath(path string, sequential bool) error {
 	}
 	for i, r := range path {
 		if invalidPathRune(r) {
-			if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(path[i:]); r == utf8.RuneError && size == 1 {
 				return fmt.Errorf("%w: %q is not valid UTF-8 at byte %d", ErrInvalidPath, path, i)
 			}
 			return fmt.Errorf("%w: %q has a disallowed character %U at byte %d", ErrInvalidPath, path, r, i)

@@ -62,6 +62,11 @@ type Conn struct {
 	authq          []*request // auth packets written, awaiting replies (xid -4) in order
 	link           *link      // the current connection, or nil
 	nhosts         int
+	seenRW         bool     // a read-write server has accepted the session
+	newHosts       []string // a server list to switch to, from UpdateServers
+	hosts          []string // the current server list, for serverListed
+
+	hostsChanged chan struct{} // capacity 1: UpdateServers was called
 }
 
 type listener struct{ fn func(StateChange) }
@@ -130,6 +135,9 @@ func New(connString string, opts ...Option) (*Conn, error) {
 		creds:     cfg.credentials,
 		to:        newTimeouts(cfg.sessionTimeout, len(hosts)),
 		nhosts:    len(hosts),
+		hosts:     hosts,
+
+		hostsChanged: make(chan struct{}, 1),
 	}
 	c.closeCtx, c.cancel = context.WithCancel(context.Background())
 	c.pool.New = func() any { return &request{done: make(chan struct{}, 1)} }
@@ -330,6 +338,7 @@ func (c *Conn) loop(hosts *hostList) {
 			c.terminate(StateClosed, EventClosed, ErrClosed, nil)
 			return
 		}
+		c.applyHostUpdate(hosts)
 		addr, needBackoff := hosts.next()
 		if needBackoff {
 			c.mu.Lock()
@@ -367,8 +376,12 @@ func (c *Conn) loop(hosts *hostList) {
 		}
 		hosts.connected()
 		c.cfg.backoff.Reset()
-		if done := c.serve(nc, fr, addr, resp); done {
+		done, prefer := c.serve(nc, fr, addr, resp)
+		if done {
 			return
+		}
+		if prefer != "" {
+			hosts.prefer(prefer)
 		}
 	}
 }
@@ -437,6 +450,11 @@ func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *pro
 		Passwd:       c.passwd,
 		ReadOnly:     c.cfg.readOnly,
 	}
+	if c.cfg.readOnly && !c.seenRW && c.cfg.sessionID == 0 {
+		// A session made by a read-only server is local to it: never carry
+		// it to another server (as the Java client does).
+		req.SessionID, req.Passwd, req.LastZxidSeen = 0, make([]byte, proto.PasswordLen), 0
+	}
 	timeout := c.to.connect
 	c.mu.Unlock()
 	deadline := time.Now().Add(timeout)
@@ -445,7 +463,7 @@ func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *pro
 	}
 	ctx, cancel := context.WithDeadline(c.closeCtx, deadline)
 	defer cancel()
-	nc, err := c.cfg.dial(ctx, "tcp", addr)
+	nc, err := c.dialServer(ctx, addr)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("zk: dial %s: %w", addr, err)
 	}
@@ -488,13 +506,20 @@ func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *pro
 
 // serve runs one established connection until it is lost or the handle is
 // closed. It reports whether the loop must end (closed, expired, auth
-// failed).
-func (c *Conn) serve(nc net.Conn, fr *proto.FrameReader, addr string, resp *proto.ConnectResponse) (done bool) {
+// failed), and a server to try next (a read-write server found while on a
+// read-only one).
+func (c *Conn) serve(nc net.Conn, fr *proto.FrameReader, addr string, resp *proto.ConnectResponse) (done bool, prefer string) {
 	l := &link{conn: nc, addr: addr, failed: make(chan struct{}), stop: make(chan struct{})}
 	c.lastRecv.Store(time.Now().UnixNano())
 
 	c.mu.Lock()
+	if resp.SessionID != c.sessionID {
+		c.lastZxid.Store(0) // a new session (after a read-only one): its zxids start afresh
+	}
 	c.sessionID = resp.SessionID
+	if !resp.ReadOnly {
+		c.seenRW = true
+	}
 	c.passwd = resp.Passwd
 	c.timeout = time.Duration(resp.TimeOut) * time.Millisecond
 	c.to = newTimeouts(c.timeout, c.nhosts)
@@ -518,12 +543,35 @@ func (c *Conn) serve(nc net.Conn, fr *proto.FrameReader, addr string, resp *prot
 	go func() { defer wg.Done(); c.readLoop(l, fr) }()
 	go func() { defer wg.Done(); c.writeLoop(l) }()
 
+	var found chan string
+	stopProbe := make(chan struct{})
+	var probeDone chan struct{}
+	if resp.ReadOnly {
+		found, probeDone = make(chan string, 1), make(chan struct{})
+		go func() { defer close(probeDone); c.probeReadWrite(addr, found, stopProbe) }()
+	}
 	closing := false
-	select {
-	case <-l.failed:
-	case <-c.closing:
-		closing = true
-		c.closeSession(l)
+wait:
+	for {
+		select {
+		case <-l.failed:
+			break wait
+		case <-c.closing:
+			closing = true
+			c.closeSession(l)
+			break wait
+		case rw := <-found:
+			prefer = rw
+			l.fail(fmt.Errorf("zk: moving from read-only %s to read-write %s", addr, rw))
+		case <-c.hostsChanged:
+			if !c.serverListed(addr) {
+				l.fail(fmt.Errorf("zk: server %s was removed from the server list", addr))
+			}
+		}
+	}
+	close(stopProbe)
+	if probeDone != nil {
+		<-probeDone
 	}
 	nc.Close()
 	close(l.stop)
@@ -532,10 +580,10 @@ func (c *Conn) serve(nc net.Conn, fr *proto.FrameReader, addr string, resp *prot
 	switch {
 	case closing || c.isClosing():
 		c.terminate(StateClosed, EventClosed, ErrClosed, nil)
-		return true
+		return true, ""
 	case errors.Is(l.err, errLinkAuthFailed):
 		c.terminate(StateAuthFailed, EventAuthFailed, ErrAuthFailed, l.err)
-		return true
+		return true, ""
 	}
 	c.mu.Lock()
 	failed := c.detachLocked()
@@ -543,7 +591,7 @@ func (c *Conn) serve(nc net.Conn, fr *proto.FrameReader, addr string, resp *prot
 	c.setStateLocked(StateConnecting, EventDisconnected, addr, l.err)
 	c.mu.Unlock()
 	c.failRequests(failed, ErrConnectionLoss)
-	return false
+	return false, prefer
 }
 
 // closeSession asks the server to end the session and waits for its answer,

@@ -132,8 +132,9 @@ func TestAllListenersDownThenBack(t *testing.T) {
 	c := connect(t, srv.ConnString(), rec.option(), zk.WithSessionTimeout(4*time.Second),
 		zk.WithBackoff(fixedBackoff(20*time.Millisecond)))
 	id := c.SessionID()
-	srv.StopListener(0)
-	srv.StopListener(1)
+	mine := listenerOf(t, srv, c)
+	srv.StopListener(1 - mine) // the other one first, so the session cannot move there
+	srv.StopListener(mine)
 	// Wait for two rounds of backoff, then bring one listener back.
 	rec.waitUntil(t, "two backoff rounds", func(cs []zk.StateChange) bool {
 		n := 0

@@ -23,6 +23,10 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
+func testCtxTimeout(t testing.TB, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
 // recorder records every state change a handle reports.
 type recorder struct {
 	mu      sync.Mutex

@@ -134,6 +134,9 @@ func (h *hostList) len() int { return len(h.hosts) }
 // connected to, or "") first if it is still present, and reports whether it
 // was. The rest is shuffled.
 func (h *hostList) update(hosts []string, current string, rnd *rand.Rand) bool {
+	if len(hosts) == 0 {
+		return false // keep the old list: next() needs at least one server
+	}
 	nh := append([]string(nil), hosts...)
 	rnd.Shuffle(len(nh), func(i, j int) { nh[i], nh[j] = nh[j], nh[i] })
 	kept := false
@@ -151,4 +154,14 @@ func (h *hostList) update(hosts []string, current string, rnd *rand.Rand) bool {
 	}
 	h.attempt = 0
 	return kept
+}
+
+// prefer makes addr the next server tried, if it is listed.
+func (h *hostList) prefer(addr string) {
+	for i, a := range h.hosts {
+		if a == addr {
+			h.idx = i
+			return
+		}
+	}
 }

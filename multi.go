@@ -145,7 +145,7 @@ func (c *Conn) encodeMultiOp(e *proto.Encoder, op Op) error {
 			t = proto.OpCreateContainer
 		}
 		head(t)
-		c.appendPath(e, o.Path)
+		c.appendPath(e, o.Path, o.Mode.sequential())
 		e.Buffer(o.Data)
 		encodeACLs(e, o.ACL)
 		e.Int32(int32(o.Mode))
@@ -164,7 +164,7 @@ func (c *Conn) encodeMultiOp(e *proto.Encoder, op Op) error {
 			return err
 		}
 		head(proto.OpSetData)
-		c.appendPath(e, o.Path)
+		c.appendPath(e, o.Path, false)
 		e.Buffer(o.Data)
 		e.Int32(o.Version)
 	default:
@@ -181,7 +181,7 @@ func (c *Conn) encodePathVersion(e *proto.Encoder, head func(int32), t int32, pa
 		return err
 	}
 	head(t)
-	c.appendPath(e, path)
+	c.appendPath(e, path, false)
 	e.Int32(version)
 	return nil
 }

@@ -33,17 +33,19 @@ func validateVersion(v int32) error {
 func (c *Conn) newReq(opcode int32, path string) (*request, proto.Encoder) {
 	r := c.getRequest(opcode, path)
 	e := proto.Encoder{B: appendHeader(r.buf[:0], opcode)}
-	c.appendPath(&e, path)
+	c.appendPath(&e, path, false)
 	return r, e
 }
 
 // appendPath writes chroot+path as one ustring without building the string.
-func (c *Conn) appendPath(e *proto.Encoder, path string) {
+// A sequential create of "/" under a chroot names the chroot's children
+// ("/app/" + suffix), not the chroot's siblings.
+func (c *Conn) appendPath(e *proto.Encoder, path string, sequential bool) {
 	if c.chroot == "" {
 		e.String(path)
 		return
 	}
-	if path == "/" {
+	if path == "/" && !sequential {
 		e.String(c.chroot)
 		return
 	}
@@ -110,7 +112,9 @@ func (c *Conn) create(ctx context.Context, op, path string, data []byte, mode Cr
 	case withStat:
 		opcode = proto.OpCreate2
 	}
-	r, e := c.newReq(opcode, path)
+	r := c.getRequest(opcode, path)
+	e := proto.Encoder{B: appendHeader(r.buf[:0], opcode)}
+	c.appendPath(&e, path, mode.sequential())
 	e.Buffer(data)
 	encodeACLs(&e, acl)
 	e.Int32(int32(mode))

@@ -221,7 +221,7 @@ func (c *Conn) MultiRead(ctx context.Context, ops ...ReadOp) ([]ReadResult, erro
 			return nil, &OpError{Op: fmt.Sprintf("multiRead op %d", i), Path: p, Err: err}
 		}
 		(&proto.MultiHeader{Type: t, Done: false, Err: -1}).Encode(&e)
-		c.appendPath(&e, p)
+		c.appendPath(&e, p, false)
 		e.Bool(false)
 	}
 	(&proto.MultiHeader{Type: -1, Done: true, Err: -1}).Encode(&e)

@@ -2,6 +2,7 @@ package zk
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -59,6 +60,7 @@ type config struct {
 	rand           *rand.Rand
 	setWatchesMax  int
 	watchBuffer    int
+	tls            *tls.Config
 }
 
 func defaultConfig() config {
@@ -200,4 +202,12 @@ func WithLocalExpiry(d time.Duration) Option {
 // Default 65536.
 func WithWatchBuffer(n int) Option {
 	return optionFunc(func(c *config) { c.watchBuffer = n })
+}
+
+// WithTLS makes every connection TLS, for servers' secureClientPort. The
+// server's certificate is verified against cfg (its RootCAs, or the
+// system's); ServerName defaults to the host of the address dialed. Only
+// cfg.InsecureSkipVerify turns verification off. Default: plain TCP.
+func WithTLS(cfg *tls.Config) Option {
+	return optionFunc(func(c *config) { c.tls = cfg })
 }

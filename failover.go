@@ -1,0 +1,155 @@
+package zk
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"slices"
+	"time"
+)
+
+// dialServer dials addr, wrapping the connection in TLS when configured.
+func (c *Conn) dialServer(ctx context.Context, addr string) (net.Conn, error) {
+	nc, err := c.cfg.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if c.cfg.tls == nil {
+		return nc, nil
+	}
+	cfg := c.cfg.tls.Clone()
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		host, _, _ := net.SplitHostPort(addr)
+		cfg.ServerName = host
+	}
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return tc, nil
+}
+
+// probeReadWrite runs while the session is on a read-only server: it asks
+// the other servers, with the isro four-letter word, whether they serve
+// read-write, waiting 100 ms before the first round and twice as long after
+// each round that found none, at most 10 s. It sends the first read-write
+// server found on found and returns; it returns when stop closes.
+func (c *Conn) probeReadWrite(current string, found chan<- string, stop <-chan struct{}) {
+	wait := 100 * time.Millisecond
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		hosts := slices.Clone(c.hosts)
+		timeout := c.to.connect
+		c.mu.Unlock()
+		for _, h := range hosts {
+			if h == current {
+				continue
+			}
+			if c.isReadWrite(h, timeout, stop) {
+				c.log.Info("zk: found a read-write server", "server", h)
+				found <- h
+				return
+			}
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// isReadWrite asks one server "isro" and reports whether it answered "rw".
+func (c *Conn) isReadWrite(addr string, timeout time.Duration, stop <-chan struct{}) bool {
+	ctx, cancel := context.WithTimeout(c.closeCtx, timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	nc, err := c.dialServer(ctx, addr)
+	if err != nil {
+		return false
+	}
+	defer nc.Close()
+	dl, _ := ctx.Deadline()
+	nc.SetDeadline(dl)
+	if _, err := nc.Write([]byte("isro")); err != nil {
+		return false
+	}
+	var buf [2]byte
+	n := 0
+	for n < 2 {
+		m, err := nc.Read(buf[n:])
+		n += m
+		if err != nil {
+			break
+		}
+	}
+	return n == 2 && string(buf[:]) == "rw"
+}
+
+// UpdateServers replaces the server list of a live handle, for example
+// after the ensemble was reconfigured. The connection string's chroot, if
+// any, must be the handle's own. If the current server is still listed the
+// session stays where it is; otherwise the handle moves it to a server of
+// the new list at once. Later reconnects use the new list.
+func (c *Conn) UpdateServers(connString string) error {
+	hosts, chroot, err := parseConnString(connString)
+	if err != nil {
+		return err
+	}
+	if chroot != "" && chroot != c.chroot {
+		return fmt.Errorf("%w: chroot %q differs from the handle's %q", ErrBadConnString, chroot, c.chroot)
+	}
+	c.mu.Lock()
+	if c.state.terminal() {
+		err := c.closeErr
+		c.mu.Unlock()
+		return err
+	}
+	c.newHosts = hosts
+	c.hosts = hosts
+	c.mu.Unlock()
+	select {
+	case c.hostsChanged <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// serverListed reports whether addr is in the current server list.
+func (c *Conn) serverListed(addr string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Contains(c.hosts, addr)
+}
+
+// applyHostUpdate installs a list given to UpdateServers; it runs on the
+// loop goroutine, which owns hosts.
+func (c *Conn) applyHostUpdate(hosts *hostList) {
+	c.mu.Lock()
+	nh := c.newHosts
+	c.newHosts = nil
+	current := ""
+	if c.link != nil {
+		current = c.server
+	}
+	c.mu.Unlock()
+	if nh == nil {
+		return
+	}
+	hosts.update(nh, current, c.cfg.rand)
+	c.mu.Lock()
+	c.nhosts = hosts.len()
+	c.to = newTimeouts(c.to.session, c.nhosts)
+	c.mu.Unlock()
+}

@@ -1,0 +1,86 @@
+package zk_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/zkgo/zk"
+	"github.com/zkgo/zk/internal/testserver"
+)
+
+// selfSigned makes a certificate for 127.0.0.1 and a pool that trusts it.
+func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "zk test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, pool
+}
+
+func TestTLS(t *testing.T) {
+	cert, pool := selfSigned(t)
+	srv := startServer(t, 1, testserver.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))
+	c := connect(t, srv.ConnString(), zk.WithTLS(&tls.Config{RootCAs: pool}))
+	_, err := c.Create(testCtx(t), "/tls", []byte("x"), zk.CreatePersistent, zk.OpenACL)
+	require.NoError(t, err)
+	data, _, err := c.Get(testCtx(t), "/tls")
+	require.NoError(t, err)
+	require.Equal(t, "x", string(data))
+
+	// The server is verified: a client that does not trust it never gets a
+	// session.
+	ctx, cancel := testCtxTimeout(t, 500*time.Millisecond)
+	defer cancel()
+	_, err = zk.Connect(ctx, srv.ConnString(), zk.WithTLS(&tls.Config{}))
+	require.Error(t, err)
+	require.ErrorContains(t, err, "certificate")
+}
+
+func TestUpdateServers(t *testing.T) {
+	srv := startServer(t, 3)
+	rec := newRecorder()
+	c := connect(t, srv.Addr(0)+","+srv.Addr(1), rec.option())
+	mine := listenerOf(t, srv, c)
+	id := c.SessionID()
+
+	// The current server stays listed: nothing moves.
+	require.NoError(t, c.UpdateServers(srv.Addr(mine)+","+srv.Addr(2)))
+	_, _, err := c.Get(testCtx(t), "/")
+	require.NoError(t, err)
+	require.Len(t, rec.snapshot(), 2)
+
+	// The current server is dropped: the session moves to the new list.
+	require.NoError(t, c.UpdateServers(srv.Addr(2)))
+	cs := rec.waitLen(t, 4)
+	require.Equal(t, zk.EventDisconnected, cs[2].Event)
+	require.ErrorContains(t, cs[2].Err, "removed from the server list")
+	rec.waitState(t, zk.StateConnected)
+	require.Equal(t, srv.Addr(2), c.Server())
+	require.Equal(t, id, c.SessionID())
+
+	require.ErrorIs(t, c.UpdateServers("a,,b"), zk.ErrBadConnString)
+	require.ErrorIs(t, c.UpdateServers(srv.Addr(2)+"/other"), zk.ErrBadConnString)
+}
