@@ -34,13 +34,14 @@ type Conn struct {
 	closeCtx  context.Context // cancelled by Close: bounds dials
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when the loop goroutine has exited
-	wake      chan struct{} // capacity 1: tells the writer that sendq has work
 
 	watches watchRegistry
 	pool    sync.Pool // of *request
 
 	lastRecv atomic.Int64 // UnixNano of the last packet received from a server
 	lastZxid atomic.Int64 // highest zxid seen in a reply
+	lastSend atomic.Int64 // UnixNano of the last write to a server
+	flushing atomic.Bool  // a goroutine is writing sendq to the link
 
 	// mu guards every field below.
 	mu             sync.Mutex
@@ -61,6 +62,8 @@ type Conn struct {
 	pending        []*request // written on the current link, awaiting replies in order
 	authq          []*request // auth packets written, awaiting replies (xid -4) in order
 	link           *link      // the current connection, or nil
+	pingDue        bool       // a ping is to go out with the next write
+	wbuf           []byte     // the flusher's write buffer (used only while flushing is held)
 	nhosts         int
 	seenRW         bool     // a read-write server has accepted the session
 	newHosts       []string // a server list to switch to, from UpdateServers
@@ -78,7 +81,6 @@ type link struct {
 	failOnce sync.Once
 	failed   chan struct{} // closed by fail
 	err      error         // set before failed is closed
-	stop     chan struct{} // closed to stop the writer
 }
 
 func (l *link) fail(err error) {
@@ -128,7 +130,6 @@ func New(connString string, opts ...Option) (*Conn, error) {
 		serial:    newSerializer(),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
-		wake:      make(chan struct{}, 1),
 		stateCh:   make(chan struct{}),
 		sessionID: cfg.sessionID,
 		passwd:    cfg.sessionPasswd,
@@ -509,7 +510,7 @@ func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *pro
 // failed), and a server to try next (a read-write server found while on a
 // read-only one).
 func (c *Conn) serve(nc net.Conn, fr *proto.FrameReader, addr string, resp *proto.ConnectResponse) (done bool, prefer string) {
-	l := &link{conn: nc, addr: addr, failed: make(chan struct{}), stop: make(chan struct{})}
+	l := &link{conn: nc, addr: addr, failed: make(chan struct{})}
 	c.lastRecv.Store(time.Now().UnixNano())
 
 	c.mu.Lock()
@@ -539,9 +540,10 @@ func (c *Conn) serve(nc net.Conn, fr *proto.FrameReader, addr string, resp *prot
 	c.mu.Unlock()
 
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() { defer wg.Done(); c.readLoop(l, fr) }()
-	go func() { defer wg.Done(); c.writeLoop(l) }()
+	pinger := c.startPings(l)
+	c.flush()
 
 	var found chan string
 	stopProbe := make(chan struct{})
@@ -574,7 +576,7 @@ wait:
 		<-probeDone
 	}
 	nc.Close()
-	close(l.stop)
+	pinger.Stop()
 	wg.Wait()
 
 	switch {
@@ -606,7 +608,7 @@ func (c *Conn) closeSession(l *link) {
 	c.sendq = append(c.sendq, r)
 	read := c.to.read
 	c.mu.Unlock()
-	c.kick()
+	c.flush()
 	t := time.NewTimer(read)
 	defer t.Stop()
 	select {
@@ -651,70 +653,6 @@ func (c *Conn) terminate(to State, ev SessionEvent, callErr, reason error) {
 func (c *Conn) failRequests(reqs []*request, err error) {
 	for _, r := range reqs {
 		c.complete(r, err)
-	}
-}
-
-// kick tells the writer that sendq has work.
-func (c *Conn) kick() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-// writeLoop writes queued requests, many per system call, and pings when
-// nothing was sent for the ping interval.
-func (c *Conn) writeLoop(l *link) {
-	c.mu.Lock()
-	ping := c.to.ping
-	writeTimeout := c.to.read
-	c.mu.Unlock()
-	t := time.NewTimer(ping)
-	defer t.Stop()
-	var (
-		batch []*request
-		wbuf  = make([]byte, 0, 16<<10)
-	)
-	pingFrame := proto.AppendFrame(nil, &proto.RequestHeader{Xid: proto.XidPing, OpCode: proto.OpPing})
-	for {
-		wbuf = wbuf[:0]
-		c.mu.Lock()
-		batch = append(batch[:0], c.sendq...)
-		clear(c.sendq)
-		c.sendq = c.sendq[:0]
-		for _, r := range batch {
-			if r.state.Load() == reqAbandoned {
-				c.putRequestLocked(r)
-				continue
-			}
-			wbuf = append(wbuf, r.buf...)
-			if r.opcode == proto.OpAuth {
-				c.authq = append(c.authq, r)
-			} else {
-				c.pending = append(c.pending, r)
-			}
-		}
-		c.mu.Unlock()
-		clear(batch)
-		if len(wbuf) == 0 {
-			select {
-			case <-c.wake:
-				continue
-			case <-l.stop:
-				return
-			case <-t.C:
-				wbuf = append(wbuf, pingFrame...)
-			}
-		}
-		l.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if _, err := l.conn.Write(wbuf); err != nil {
-			l.fail(fmt.Errorf("zk: write to %s: %w", l.addr, err))
-			return
-		}
-		t.Reset(ping)
-		if cap(wbuf) > 1<<20 {
-			wbuf = make([]byte, 0, 16<<10) // do not hold on to a huge buffer
-		}
 	}
 }
 
@@ -883,5 +821,5 @@ func (c *Conn) dropOverflowed(w *PersistentWatch) {
 	binary.BigEndian.PutUint32(r.buf[4:], uint32(r.xid))
 	c.sendq = append(c.sendq, r)
 	c.mu.Unlock()
-	c.kick()
+	c.flush()
 }

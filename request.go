@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 
 	"github.com/zkgo/zk/internal/proto"
@@ -162,9 +163,16 @@ func (c *Conn) do(ctx context.Context, r *request) error {
 	binary.BigEndian.PutUint32(r.buf[4:], uint32(r.xid))
 	c.sendq = append(c.sendq, r)
 	up := c.link != nil
+	busy := len(c.pending) > 0
 	c.mu.Unlock()
 	if up {
-		c.kick()
+		if busy {
+			// Other requests are in flight, so their callers are about to be
+			// woken by replies and to queue more: let them run first, so one
+			// write carries many requests.
+			runtime.Gosched()
+		}
+		c.flush()
 	}
 	select {
 	case <-r.done:
