@@ -407,3 +407,56 @@ func (f fixedBackoff) NextBackOff() time.Duration { return time.Duration(f) }
 func (f fixedBackoff) Reset()                     {}
 
 var _ = testserver.WithListeners
+
+// A server that closes the socket during the handshake (as a server whose
+// zxid is behind the session's does) is skipped for the next one.
+func TestHandshakeClosedServerSkipped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			nc.Close() // no ConnectResponse
+		}
+	}()
+	defer func() { ln.Close(); wg.Wait() }()
+	srv := startServer(t, 1)
+	rec := newRecorder()
+	// The closing server first: a custom order through UpdateServers is not
+	// needed, since either order must end on the healthy server.
+	c := connect(t, ln.Addr().String()+","+srv.Addr(0), rec.option())
+	require.Equal(t, srv.Addr(0), c.Server())
+	_, _, err = c.Get(testCtx(t), "/")
+	require.NoError(t, err)
+}
+
+// Hostnames reach the dialer as names at every attempt, so a server that
+// moved (a new address behind the same name) is found again.
+func TestHostnamesResolvedPerAttempt(t *testing.T) {
+	srv := startServer(t, 1)
+	_, port, _ := net.SplitHostPort(srv.Addr(0))
+	var mu sync.Mutex
+	var addrs []string
+	d := &net.Dialer{}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		addrs = append(addrs, addr)
+		mu.Unlock()
+		return d.DialContext(ctx, network, addr)
+	}
+	rec := newRecorder()
+	c := connect(t, "localhost:"+port, zk.WithDialer(dial), rec.option())
+	srv.DropConnections()
+	rec.waitLen(t, 4)
+	_, _, err := c.Get(testCtx(t), "/")
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"localhost:" + port, "localhost:" + port}, addrs)
+}
