@@ -20,7 +20,11 @@
 // CONNECTING; calls made before the session is up are queued and sent after
 // it. Options set the session timeout, state listeners, a *slog.Logger, the
 // dialer, the reconnect backoff, a session to resume, the largest frame
-// accepted and credentials sent on every connection.
+// accepted, credentials sent on every connection, TLS (WithTLS, verified
+// against the configured roots) and read-only servers (WithReadOnly: the
+// handle accepts a server cut off from its quorum, reports
+// CONNECTED_READ_ONLY, and moves to a read-write server as soon as it finds
+// one). UpdateServers changes the server list of a live handle.
 //
 // # Sessions and States
 //
@@ -58,6 +62,16 @@
 // connection does not fire watches: they are registered again on the next
 // server, which sends at once what changed meanwhile, so a node changed
 // while the handle was away fires its watch exactly once.
+//
+// AddWatch sets a persistent watch, or a recursive one over a whole subtree
+// (ZooKeeper 3.6+). Its PersistentWatch stream returns every event in
+// order, interleaved with the session's events: after a Disconnected event
+// changes may have been missed, and a read made after the following
+// SyncConnected event sees them (the watch is registered again before that
+// read is served). A stream holds at most WithWatchBuffer events for a
+// reader that falls behind; past that it ends with ErrWatchOverflow instead
+// of growing or dropping events. RemoveWatches and PersistentWatch.Remove
+// remove watches on the server and in the handle.
 //
 // # Chroot
 //
