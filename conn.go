@@ -116,10 +116,10 @@ func New(connString string, opts ...Option) (*Conn, error) {
 	}
 	if cfg.backoff == nil {
 		b := backoff.NewExponentialBackOff()
-		b.InitialInterval = 50 * time.Millisecond
-		b.Multiplier = 1.5
+		b.InitialInterval = 20 * time.Millisecond
+		b.Multiplier = 2
 		b.RandomizationFactor = 0.5
-		b.MaxInterval = time.Second
+		b.MaxInterval = 100 * time.Millisecond
 		b.MaxElapsedTime = 0
 		cfg.backoff = b
 	}

@@ -143,9 +143,12 @@ func WithDialer(dial DialFunc) Option {
 
 // WithBackoff sets the wait between whole passes over the server list that
 // all failed. It is Reset after every successful connection. A Stop from it
-// is treated as its maximum wait: the handle never gives up by itself
-// before the session expires. Default: exponential from 50ms, factor 1.5,
-// jitter ±50%, at most 1s.
+// is treated as a 1s wait: the handle never gives up by itself before the
+// session expires. Default: exponential from 20ms, factor 2, jitter ±50%,
+// at most 100ms, so that a session reaches a new leader within about 100ms
+// of its election (members refuse sessions while they elect). A fleet of
+// thousands of clients may prefer a longer maximum, to spare an ensemble
+// that is recovering.
 func WithBackoff(b backoff.BackOff) Option {
 	return optionFunc(func(c *config) { c.backoff = b })
 }
