@@ -663,7 +663,11 @@ func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
 	c.mu.Unlock()
 	var d proto.Decoder
 	for {
-		if fr.Buffered() == 0 {
+		// Frames already buffered arrived with the read that brought them:
+		// the clock and the deadline are touched once per read, not per
+		// frame.
+		fresh := fr.Buffered() == 0
+		if fresh {
 			l.conn.SetReadDeadline(time.Now().Add(readTimeout))
 		}
 		frame, err := fr.Next()
@@ -685,7 +689,9 @@ func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
 			l.fail(err)
 			return
 		}
-		c.lastRecv.Store(time.Now().UnixNano())
+		if fresh {
+			c.lastRecv.Store(time.Now().UnixNano())
+		}
 		d.Reset(frame)
 		var h proto.ReplyHeader
 		h.Decode(&d)

@@ -171,6 +171,7 @@ func (c *Conn) do(ctx context.Context, r *request) error {
 			// woken by replies and to queue more: let them run first, so one
 			// write carries many requests.
 			runtime.Gosched()
+			runtime.Gosched()
 		}
 		c.flush()
 	}
