@@ -44,30 +44,31 @@ type Conn struct {
 	flushing atomic.Bool  // a goroutine is writing sendq to the link
 
 	// mu guards every field below.
-	mu             sync.Mutex
-	state          State
-	stateCh        chan struct{} // closed and replaced at every change
-	listeners      []*listener   // copied on write
-	closeRequested bool
-	closeErr       error // why calls fail once the state is terminal
-	lastErr        error // the last connection error, for Connect's answer
-	sessionID      int64
-	passwd         []byte
-	timeout        time.Duration // negotiated
-	to             timeouts
-	server         string
-	creds          []Credential
-	nextXid        int32
-	sendq          []*request // not yet written
-	pending        []*request // written on the current link, awaiting replies in order
-	authq          []*request // auth packets written, awaiting replies (xid -4) in order
-	link           *link      // the current connection, or nil
-	pingDue        bool       // a ping is to go out with the next write
-	wbuf           []byte     // the flusher's write buffer (used only while flushing is held)
-	nhosts         int
-	seenRW         bool     // a read-write server has accepted the session
-	newHosts       []string // a server list to switch to, from UpdateServers
-	hosts          []string // the current server list, for serverListed
+	mu              sync.Mutex
+	state           State
+	stateCh         chan struct{} // closed and replaced at every change
+	listeners       []*listener   // copied on write
+	closeRequested  bool
+	closeErr        error // why calls fail once the state is terminal
+	lastErr         error // the last connection error, for Connect's answer
+	sessionID       int64
+	passwd          []byte
+	timeout         time.Duration // negotiated
+	to              timeouts
+	server          string
+	creds           []Credential
+	nextXid         int32
+	sendq           []*request // not yet written
+	pending         []*request // written on the current link, awaiting replies in order
+	authq           []*request // auth packets written, awaiting replies (xid -4) in order
+	link            *link      // the current connection, or nil
+	pingDue         bool       // a ping is to go out with the next write
+	deferStreamSync bool       // setStateLocked leaves the connected event to SetWatches' reply
+	wbuf            []byte     // the flusher's write buffer (used only while flushing is held)
+	nhosts          int
+	seenRW          bool     // a read-write server has accepted the session
+	newHosts        []string // a server list to switch to, from UpdateServers
+	hosts           []string // the current server list, for serverListed
 
 	hostsChanged chan struct{} // capacity 1: UpdateServers was called
 }
@@ -176,14 +177,17 @@ func Connect(ctx context.Context, connString string, opts ...Option) (*Conn, err
 			return c, nil
 		case st.terminal():
 			c.Close()
-			return nil, fmt.Errorf("zk: connect: %w", closeErr)
+			return nil, &detailError{"zk: connect: " + trimZK(closeErr.Error()), closeErr}
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			c.Close()
 			if lastErr != nil {
-				return nil, fmt.Errorf("zk: connect: %w (last attempt: %w)", ctx.Err(), lastErr)
+				return nil, &joinedError{
+					msg:  fmt.Sprintf("zk: connect: %v (last attempt: %s)", ctx.Err(), trimZK(lastErr.Error())),
+					errs: []error{ctx.Err(), lastErr},
+				}
 			}
 			return nil, fmt.Errorf("zk: connect: %w", ctx.Err())
 		}
@@ -317,7 +321,9 @@ func (c *Conn) setStateLocked(to State, ev SessionEvent, server string, err erro
 		attrs = append(attrs, "err", err.Error())
 	}
 	c.log.Info("zk: state change", attrs...)
-	c.watches.sessionEvent(change, c.cfg.watchBuffer)
+	if !(c.deferStreamSync && to.connected()) {
+		c.watches.sessionEvent(change, c.cfg.watchBuffer)
+	}
 	ls := c.listeners
 	if len(ls) > 0 {
 		c.serial.schedule(func() {
@@ -529,14 +535,23 @@ func (c *Conn) serve(nc net.Conn, fr *proto.FrameReader, addr string, resp *prot
 	// The link's first requests: every credential, then the watches, then
 	// whatever was queued while there was no link.
 	pre := c.authRequestsLocked()
-	pre = append(pre, c.setWatchesRequestsLocked()...)
+	sw := c.setWatchesRequestsLocked()
+	pre = append(pre, sw...)
 	c.sendq = append(pre, c.sendq...)
 	c.link = l
+	to, ev := StateConnected, EventSyncConnected
 	if resp.ReadOnly {
-		c.setStateLocked(StateConnectedReadOnly, EventConnectedReadOnly, addr, nil)
-	} else {
-		c.setStateLocked(StateConnected, EventSyncConnected, addr, nil)
+		to, ev = StateConnectedReadOnly, EventConnectedReadOnly
 	}
+	if len(sw) > 0 {
+		// Persistent streams hear of the new connection only once the
+		// server has their watches again: a change after that event is
+		// always reported.
+		sw[len(sw)-1].streamEvent = &StateChange{To: to, Event: ev}
+		c.deferStreamSync = true
+	}
+	c.setStateLocked(to, ev, addr, nil)
+	c.deferStreamSync = false
 	c.mu.Unlock()
 
 	var wg sync.WaitGroup

@@ -110,10 +110,7 @@ type OpError struct {
 }
 
 func (e *OpError) Error() string {
-	msg := e.Err.Error()
-	if len(msg) > 4 && msg[:4] == "zk: " {
-		msg = msg[4:]
-	}
+	msg := trimZK(e.Err.Error())
 	if e.Path == "" {
 		return "zk: " + e.Op + ": " + msg
 	}
@@ -148,3 +145,21 @@ type detailError struct {
 
 func (e *detailError) Error() string { return e.msg }
 func (e *detailError) Unwrap() error { return e.err }
+
+// joinedError has its own message and unwraps to several errors.
+type joinedError struct {
+	msg  string
+	errs []error
+}
+
+func (e *joinedError) Error() string   { return e.msg }
+func (e *joinedError) Unwrap() []error { return e.errs }
+
+// trimZK drops the "zk: " that starts every message of this package, for a
+// message quoted inside another.
+func trimZK(msg string) string {
+	if len(msg) > 4 && msg[:4] == "zk: " {
+		return msg[4:]
+	}
+	return msg
+}

@@ -39,7 +39,8 @@ const (
 // session events (EventSession): after an EventSession with
 // EventDisconnected, changes may have happened that the stream will never
 // report, so an application that needs every change reads the state again
-// after the following EventSyncConnected. Nothing is ever dropped: events
+// after the following EventSyncConnected. That event comes once the server
+// has the watch again, so every change after it is reported. Nothing is ever dropped: events
 // wait in a buffer of at most the WithWatchBuffer limit; a reader that falls
 // further behind gets ErrWatchOverflow after the buffered events, and the
 // watch is removed.

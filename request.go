@@ -40,8 +40,9 @@ type request struct {
 	watchPath     string // server path
 	registerWatch bool
 
-	cred       *Credential      // AddAuth: added to the replay list on success
-	persistent *PersistentWatch // AddWatch: registered on success
+	cred        *Credential      // AddAuth: added to the replay list on success
+	persistent  *PersistentWatch // AddWatch: registered on success
+	streamEvent *StateChange     // SetWatches: delivered to persistent streams on success
 
 	// Reply fields, filled in by decode according to opcode.
 	stat     proto.Stat
@@ -96,6 +97,9 @@ func (c *Conn) complete(r *request, err error) {
 	}
 	if r.persistent != nil && err == nil {
 		c.watches.addPersistent(r.persistent)
+	}
+	if r.streamEvent != nil && err == nil {
+		c.watches.sessionEvent(*r.streamEvent, c.cfg.watchBuffer)
 	}
 	if r.noWaiter {
 		if err != nil && err != ErrConnectionLoss {

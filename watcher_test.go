@@ -76,7 +76,9 @@ func TestWatchSurvivesReconnect(t *testing.T) {
 		t.Fatalf("a lost connection fired the watch: %+v", ev)
 	default:
 	}
-	// The watch was registered again on the new connection.
+	// The watch was registered again on the new connection. (The other
+	// handle lost its connection too: use a fresh one.)
+	other = connect(t, srv.ConnString())
 	_, err = other.Set(ctx, "/r", []byte("x"), -1)
 	require.NoError(t, err)
 	require.Equal(t, zk.Event{Type: zk.EventNodeDataChanged, Path: "/r"}, awaitEvent(t, w))
