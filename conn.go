@@ -38,7 +38,7 @@ type Conn struct {
 	watches watchRegistry
 	pool    sync.Pool // of *request
 
-	lastRecv atomic.Int64 // UnixNano of the last packet received from a server
+	lastRecv atomic.Int64 // UnixNano of the last reply (not notification) from a server, or of the handshake
 	lastZxid atomic.Int64 // highest zxid seen in a reply
 	lastSend atomic.Int64 // UnixNano of the last write to a server
 	flushing atomic.Bool  // a goroutine is writing sendq to the link
@@ -47,6 +47,7 @@ type Conn struct {
 	mu              sync.Mutex
 	state           State
 	stateCh         chan struct{} // closed and replaced at every change
+	terminalCh      chan struct{} // closed when the state becomes terminal
 	listeners       []*listener   // copied on write
 	closeRequested  bool
 	closeErr        error // why calls fail once the state is terminal
@@ -125,19 +126,20 @@ func New(connString string, opts ...Option) (*Conn, error) {
 		cfg.backoff = b
 	}
 	c := &Conn{
-		cfg:       cfg,
-		chroot:    chroot,
-		log:       cfg.logger,
-		serial:    newSerializer(),
-		closing:   make(chan struct{}),
-		done:      make(chan struct{}),
-		stateCh:   make(chan struct{}),
-		sessionID: cfg.sessionID,
-		passwd:    cfg.sessionPasswd,
-		creds:     cfg.credentials,
-		to:        newTimeouts(cfg.sessionTimeout, len(hosts)),
-		nhosts:    len(hosts),
-		hosts:     hosts,
+		cfg:        cfg,
+		chroot:     chroot,
+		log:        cfg.logger,
+		serial:     newSerializer(),
+		closing:    make(chan struct{}),
+		done:       make(chan struct{}),
+		stateCh:    make(chan struct{}),
+		terminalCh: make(chan struct{}),
+		sessionID:  cfg.sessionID,
+		passwd:     cfg.sessionPasswd,
+		creds:      cfg.credentials,
+		to:         newTimeouts(cfg.sessionTimeout, len(hosts)),
+		nhosts:     len(hosts),
+		hosts:      hosts,
 
 		hostsChanged: make(chan struct{}, 1),
 	}
@@ -173,6 +175,8 @@ func Connect(ctx context.Context, connString string, opts ...Option) (*Conn, err
 		st, ch, lastErr, closeErr := c.state, c.stateCh, c.lastErr, c.closeErr
 		c.mu.Unlock()
 		switch {
+		case st.connected() && !c.credsChecked(ctx):
+			continue // rejected credentials: the state is moving on
 		case st.connected():
 			return c, nil
 		case st.terminal():
@@ -192,6 +196,20 @@ func Connect(ctx context.Context, connString string, opts ...Option) (*Conn, err
 			return nil, fmt.Errorf("zk: connect: %w", ctx.Err())
 		}
 	}
+}
+
+// credsChecked makes Connect return a session only once the server has
+// answered the credentials sent with it: a read queued behind them fails
+// if they were rejected (the server then closes the connection).
+func (c *Conn) credsChecked(ctx context.Context) bool {
+	c.mu.Lock()
+	n := len(c.creds)
+	c.mu.Unlock()
+	if n == 0 {
+		return true
+	}
+	_, _, err := c.Exists(ctx, "/")
+	return err == nil || ctx.Err() != nil
 }
 
 // State returns the current state.
@@ -222,6 +240,9 @@ func (c *Conn) WaitForStateChange(ctx context.Context, from State) bool {
 // AddStateListener adds a listener for every later state change (see
 // WithStateListener) and returns a function that removes it.
 func (c *Conn) AddStateListener(fn func(StateChange)) (remove func()) {
+	if fn == nil {
+		return func() {} // nothing to call
+	}
 	l := &listener{fn: fn}
 	c.mu.Lock()
 	c.listeners = append(slices.Clip(c.listeners), l)
@@ -231,6 +252,22 @@ func (c *Conn) AddStateListener(fn func(StateChange)) (remove func()) {
 		c.listeners = slices.DeleteFunc(slices.Clone(c.listeners), func(x *listener) bool { return x == l })
 		c.mu.Unlock()
 	}
+}
+
+// Done returns a channel closed when the handle becomes dead: closed,
+// expired or rejected (AUTH_FAILED). Err then says why.
+func (c *Conn) Done() <-chan struct{} { return c.terminalCh }
+
+// Err returns nil while the handle is alive, and after Done is closed the
+// error every call fails with: ErrClosed, ErrSessionExpired or
+// ErrAuthFailed.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.state.terminal() {
+		return nil
+	}
+	return c.closeErr
 }
 
 // SessionID returns the session id (0 before the first session).
@@ -265,6 +302,9 @@ func (c *Conn) Server() string {
 	}
 	return c.server
 }
+
+// GoString describes the handle without secrets, for %#v.
+func (c *Conn) GoString() string { return c.String() }
 
 // String describes the handle without secrets.
 func (c *Conn) String() string {
@@ -309,6 +349,9 @@ func (c *Conn) setStateLocked(to State, ev SessionEvent, server string, err erro
 	c.state = to
 	close(c.stateCh)
 	c.stateCh = make(chan struct{})
+	if to.terminal() {
+		close(c.terminalCh)
+	}
 	change := StateChange{From: from, To: to, Event: ev, Server: server, SessionID: c.sessionID, Err: err}
 	attrs := []any{"from", from.String(), "to", to.String(), "session", fmt.Sprintf("0x%x", c.sessionID)}
 	if ev != EventNone {
@@ -486,6 +529,10 @@ func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *pro
 	frame, err := fr.Next()
 	if err != nil {
 		nc.Close()
+		var fe *proto.FrameTooLargeError
+		if errors.As(err, &fe) {
+			return nil, nil, nil, fmt.Errorf("zk: handshake with %s: %w: %w", addr, ErrProtocol, err)
+		}
 		if errors.Is(err, io.EOF) {
 			return nil, nil, nil, fmt.Errorf("zk: handshake with %s: server closed the connection (its zxid may be behind ours)", addr)
 		}
@@ -575,6 +622,9 @@ wait:
 			break wait
 		case <-c.closing:
 			closing = true
+			// The one-shot watches end with ErrClosed, not with the
+			// deletions closeSession is about to cause.
+			c.watches.failOneShot(ErrClosed)
 			c.closeSession(l)
 			break wait
 		case rw := <-found:
@@ -677,20 +727,23 @@ func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
 	readTimeout := c.to.read
 	c.mu.Unlock()
 	var d proto.Decoder
+	var readAt int64 // when the read that brought the current frames returned
 	for {
-		// Frames already buffered arrived with the read that brought them:
-		// the clock and the deadline are touched once per read, not per
-		// frame.
+		// The link is lost when no reply (to a request or a ping: not a
+		// watch notification, which says nothing of whether the server
+		// still hears us) came for the read timeout. Frames already
+		// buffered arrived with the read that brought them: the clock and
+		// the deadline are touched once per read, not per frame.
 		fresh := fr.Buffered() == 0
 		if fresh {
-			l.conn.SetReadDeadline(time.Now().Add(readTimeout))
+			l.conn.SetReadDeadline(time.Unix(0, c.lastRecv.Load()).Add(readTimeout))
 		}
 		frame, err := fr.Next()
 		if err != nil {
 			var ne net.Error
 			switch {
 			case errors.As(err, &ne) && ne.Timeout():
-				err = fmt.Errorf("zk: no packet from %s for %v (read timeout)", l.addr, readTimeout)
+				err = fmt.Errorf("zk: no reply from %s for %v (read timeout)", l.addr, readTimeout)
 			case errors.Is(err, io.EOF):
 				err = fmt.Errorf("zk: server %s closed the connection", l.addr)
 			default:
@@ -705,7 +758,7 @@ func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
 			return
 		}
 		if fresh {
-			c.lastRecv.Store(time.Now().UnixNano())
+			readAt = time.Now().UnixNano()
 		}
 		d.Reset(frame)
 		var h proto.ReplyHeader
@@ -713,6 +766,9 @@ func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
 		if d.Err() != nil {
 			l.fail(fmt.Errorf("zk: from %s: %w: short reply header", l.addr, ErrProtocol))
 			return
+		}
+		if h.Xid != proto.XidNotification {
+			c.lastRecv.Store(readAt)
 		}
 		if err := c.handleReply(l, &h, &d); err != nil {
 			l.fail(fmt.Errorf("zk: from %s: %w: %w", l.addr, ErrProtocol, err))
@@ -812,8 +868,9 @@ func (c *Conn) handleReply(l *link, h *proto.ReplyHeader, d *proto.Decoder) erro
 		return nil
 	}
 	if err := r.decode(d); err != nil {
-		c.complete(r, ErrConnectionLoss)
-		return fmt.Errorf("malformed reply to opcode %d: %w", r.opcode, err)
+		op := r.opcode
+		c.complete(r, ErrConnectionLoss) // r may be recycled from here on
+		return fmt.Errorf("malformed reply to opcode %d: %w", op, err)
 	}
 	r.registerWatch = r.watch != nil
 	c.complete(r, nil)

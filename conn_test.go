@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/zkgo/zk"
+	"github.com/zkgo/zk/internal/faultproxy"
 	"github.com/zkgo/zk/internal/testserver"
 )
 
@@ -31,9 +32,17 @@ func TestFirstConnectAndClose(t *testing.T) {
 	id := c.SessionID()
 	require.Equal(t, []string{"/eph"}, srv.Ephemerals(id))
 
+	require.NoError(t, c.Err())
+	select {
+	case <-c.Done():
+		t.Fatal("Done closed on a live handle")
+	default:
+	}
 	require.NoError(t, c.Close())
 	require.NoError(t, c.Close(), "Close is idempotent")
 	require.Equal(t, zk.StateClosed, c.State())
+	<-c.Done()
+	require.ErrorIs(t, c.Err(), zk.ErrClosed)
 	// closeSession went out: the session and its ephemeral are gone now,
 	// not a session timeout later.
 	require.NotContains(t, srv.Sessions(), id)
@@ -198,6 +207,8 @@ func TestExpiryByServer(t *testing.T) {
 
 	_, _, err = c.Get(ctx, "/")
 	require.ErrorIs(t, err, zk.ErrSessionExpired)
+	<-c.Done()
+	require.ErrorIs(t, c.Err(), zk.ErrSessionExpired)
 	// The ephemeral is gone, as the other client sees it.
 	oev := awaitEvent(t, otherWatch)
 	require.Equal(t, zk.EventNodeDeleted, oev.Type)
@@ -366,9 +377,12 @@ func TestThousandsOfChangesInOrder(t *testing.T) {
 
 func TestContextCancelKeepsSession(t *testing.T) {
 	srv := startServer(t, 1)
-	c := connect(t, srv.ConnString(), zk.WithSessionTimeout(4*time.Second))
+	// A proxy that holds bytes (as a slow network does) rather than
+	// dropping them: the abandoned request's reply still arrives later.
+	px := faultproxy.Start(t, srv.Addr(0))
+	c := connect(t, px.Addr(), zk.WithSessionTimeout(4*time.Second))
 	id := c.SessionID()
-	srv.Blackhole(0, true)
+	px.Blackhole(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -377,10 +391,14 @@ func TestContextCancelKeepsSession(t *testing.T) {
 	}()
 	cancel()
 	require.ErrorIs(t, <-errc, context.Canceled)
-	srv.Blackhole(0, false)
-	_, _, err := c.Get(testCtx(t), "/")
+	px.Blackhole(false)
+	// The late reply to the abandoned call is read and dropped; the next
+	// call gets its own reply on the same connection and session.
+	data, _, err := c.Get(testCtx(t), "/zookeeper/config")
 	require.NoError(t, err)
+	_ = data
 	require.Equal(t, id, c.SessionID())
+	require.Equal(t, zk.StateConnected, c.State())
 }
 
 func TestResumeSession(t *testing.T) {

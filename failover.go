@@ -15,7 +15,7 @@ func (c *Conn) dialServer(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.cfg.tls == nil {
+	if !c.cfg.useTLS {
 		return nc, nil
 	}
 	cfg := c.cfg.tls.Clone()

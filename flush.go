@@ -2,6 +2,7 @@ package zk
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/zkgo/zk/internal/proto"
@@ -75,33 +76,57 @@ func (c *Conn) flush() {
 	}
 }
 
-// startPings arms the link's ping timer: whenever nothing was written for
-// the ping interval (T/3), a ping goes out.
-func (c *Conn) startPings(l *link) *time.Timer {
+// pinger sends a ping whenever nothing was written on its link for the
+// ping interval (T/3).
+type pinger struct {
+	c        *Conn
+	l        *link
+	interval time.Duration
+	mu       sync.Mutex // guards t: the callback may run before AfterFunc returns
+	t        *time.Timer
+}
+
+// startPings arms the link's ping timer.
+func (c *Conn) startPings(l *link) *pinger {
 	c.mu.Lock()
-	interval := c.to.ping
+	p := &pinger{c: c, l: l, interval: c.to.ping}
 	c.mu.Unlock()
 	c.lastSend.Store(time.Now().UnixNano())
-	var t *time.Timer
-	t = time.AfterFunc(interval, func() {
-		if l.errNow() != nil {
-			return
-		}
-		idle := time.Since(time.Unix(0, c.lastSend.Load()))
-		if idle < interval {
-			t.Reset(interval - idle)
-			return
-		}
+	p.mu.Lock()
+	p.t = time.AfterFunc(p.interval, p.fire)
+	p.mu.Unlock()
+	return p
+}
+
+func (p *pinger) fire() {
+	c, l := p.c, p.l
+	if l.errNow() != nil {
+		return
+	}
+	next := p.interval
+	if idle := time.Since(time.Unix(0, c.lastSend.Load())); idle < p.interval {
+		next = p.interval - idle
+	} else {
 		c.mu.Lock()
 		ok := c.link == l
 		if ok {
 			c.pingDue = true
 		}
 		c.mu.Unlock()
-		if ok {
-			c.flush()
-			t.Reset(interval)
+		if !ok {
+			return
 		}
-	})
-	return t
+		c.flush()
+	}
+	p.mu.Lock()
+	p.t.Reset(next)
+	p.mu.Unlock()
+}
+
+// Stop disarms the timer; a callback already running returns without
+// arming it again once its link has failed.
+func (p *pinger) Stop() {
+	p.mu.Lock()
+	p.t.Stop()
+	p.mu.Unlock()
 }

@@ -109,9 +109,28 @@ func (c *Conn) Multi(ctx context.Context, ops ...Op) ([]OpResult, error) {
 	return out, first
 }
 
+// pathOf is op's path, or "" for a nil operation (nil interface or nil
+// pointer), for error messages.
 func pathOf(op Op) string {
-	if op == nil {
+	switch o := op.(type) {
+	case nil:
 		return ""
+	case *CreateOp:
+		if o == nil {
+			return ""
+		}
+	case *DeleteOp:
+		if o == nil {
+			return ""
+		}
+	case *SetDataOp:
+		if o == nil {
+			return ""
+		}
+	case *CheckOp:
+		if o == nil {
+			return ""
+		}
 	}
 	return op.opPath()
 }
@@ -123,12 +142,24 @@ func (c *Conn) encodeMultiOp(e *proto.Encoder, op Op) error {
 	head := func(t int32) { (&proto.MultiHeader{Type: t, Done: false, Err: -1}).Encode(e) }
 	switch o := op.(type) {
 	case *CreateOp:
+		if o == nil {
+			return fmt.Errorf("%w: nil operation", ErrInvalidArgument)
+		}
 		return c.encodeMultiOp(e, *o)
 	case *DeleteOp:
+		if o == nil {
+			return fmt.Errorf("%w: nil operation", ErrInvalidArgument)
+		}
 		return c.encodeMultiOp(e, *o)
 	case *SetDataOp:
+		if o == nil {
+			return fmt.Errorf("%w: nil operation", ErrInvalidArgument)
+		}
 		return c.encodeMultiOp(e, *o)
 	case *CheckOp:
+		if o == nil {
+			return fmt.Errorf("%w: nil operation", ErrInvalidArgument)
+		}
 		return c.encodeMultiOp(e, *o)
 	case CreateOp:
 		if err := validatePath(o.Path, o.Mode.sequential()); err != nil {

@@ -206,6 +206,16 @@ func (c *Conn) MultiRead(ctx context.Context, ops ...ReadOp) ([]ReadResult, erro
 	e := proto.Encoder{B: appendHeader(r.buf[:0], proto.OpMultiRead)}
 	for i, op := range ops {
 		var t int32
+		switch o := op.(type) {
+		case *GetDataOp:
+			if o == nil {
+				op = nil
+			}
+		case *GetChildrenOp:
+			if o == nil {
+				op = nil
+			}
+		}
 		switch op.(type) {
 		case GetDataOp, *GetDataOp:
 			t = proto.OpGetData

@@ -39,6 +39,16 @@ func (c Credential) GoString() string {
 	return "zk.Credential{Scheme:" + fmt.Sprintf("%q", c.Scheme) + ", Auth:<redacted>}"
 }
 
+// LogValue keeps the secret out of structured logs.
+func (c Credential) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("scheme", c.Scheme), slog.String("auth", "<redacted>"))
+}
+
+// MarshalJSON keeps the secret out of JSON (and so of JSON logs).
+func (c Credential) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf(`{"Scheme":%q,"Auth":"<redacted>"}`, c.Scheme)), nil
+}
+
 // DigestCredential is the credential of the digest scheme for user and
 // password.
 func DigestCredential(user, password string) Credential {
@@ -61,6 +71,7 @@ type config struct {
 	setWatchesMax  int
 	watchBuffer    int
 	tls            *tls.Config
+	useTLS         bool
 }
 
 func defaultConfig() config {
@@ -209,8 +220,13 @@ func WithWatchBuffer(n int) Option {
 
 // WithTLS makes every connection TLS, for servers' secureClientPort. The
 // server's certificate is verified against cfg (its RootCAs, or the
-// system's); ServerName defaults to the host of the address dialed. Only
+// system's; a nil cfg means the defaults); ServerName defaults to the host of the address dialed. Only
 // cfg.InsecureSkipVerify turns verification off. Default: plain TCP.
 func WithTLS(cfg *tls.Config) Option {
-	return optionFunc(func(c *config) { c.tls = cfg })
+	return optionFunc(func(c *config) {
+		if cfg == nil {
+			cfg = &tls.Config{} // the system's roots
+		}
+		c.tls, c.useTLS = cfg, true
+	})
 }

@@ -108,6 +108,9 @@ func (w *PersistentWatch) signal() {
 // that ended it: ErrWatchRemoved, ErrWatchOverflow, ErrSessionExpired,
 // ErrClosed or ErrAuthFailed.
 func (w *PersistentWatch) Next(ctx context.Context) (Event, error) {
+	if ctx == nil {
+		return Event{}, &OpError{Op: "watch next", Path: w.path, Err: fmt.Errorf("%w: nil context", ErrInvalidArgument)}
+	}
 	for {
 		w.mu.Lock()
 		if w.head < len(w.queue) {

@@ -198,6 +198,11 @@ func (r *watchRegistry) paths() (lists [numWatchKinds][]string) {
 // persistent stream with err.
 func (r *watchRegistry) failAll(err error) {
 	r.endPersistent(err)
+	r.failOneShot(err)
+}
+
+// failOneShot ends every one-shot watch with a final event carrying err.
+func (r *watchRegistry) failOneShot(err error) {
 	r.mu.Lock()
 	m := r.m
 	r.m = nil

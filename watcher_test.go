@@ -154,6 +154,7 @@ func TestSetWatchesBatches(t *testing.T) {
 	require.Equal(t, n, c.WatchCount())
 	srv.DropConnections()
 	rec.waitLen(t, 4)
+	other = connect(t, srv.ConnString()) // the first one was dropped too
 	// Change every node; each watch fires once, so each was re-registered
 	// (about 8 KB of paths in 1 KB batches).
 	var sets []zk.Op

@@ -1,0 +1,480 @@
+package zk_test
+
+// Faults between the handle and a server: the handle talks to the in-memory
+// server through internal/faultproxy (client -> proxy -> testserver), which
+// blackholes, delays, splits, half-closes, resets and pauses the link. Every
+// wait is on an event (a state change, a ping written, a reply); the
+// durations below are failure deadlines and fault parameters, never
+// measurements.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/zkgo/zk"
+	"github.com/zkgo/zk/internal/faultproxy"
+	"github.com/zkgo/zk/internal/testserver"
+	"go.uber.org/goleak"
+)
+
+// wideServer starts the in-memory server with one listener and a wide
+// session timeout range, so that each test picks the T it needs.
+func wideServer(t testing.TB, opts ...testserver.Option) *testserver.Server {
+	t.Helper()
+	return startServer(t, 1, append([]testserver.Option{
+		testserver.WithSessionTimeoutRange(100*time.Millisecond, 2*time.Minute),
+	}, opts...)...)
+}
+
+// pingFrame is the exact frame a handle writes to ping (PROTOCOL.md §16).
+var pingFrame = []byte{0, 0, 0, 8, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0x0b}
+
+// wireSpy is a dialer (zk.WithDialer) that watches what a handle does on the
+// wire: how often it dials, how many pings it writes (signalled on pingCh),
+// and how many other writes it makes.
+type wireSpy struct {
+	dials  atomic.Int64
+	pings  atomic.Int64
+	writes atomic.Int64  // writes carrying more than a ping frame
+	pingCh chan struct{} // one signal per ping, while there is room
+}
+
+func newWireSpy() *wireSpy { return &wireSpy{pingCh: make(chan struct{}, 4096)} }
+
+func (s *wireSpy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	s.dials.Add(1)
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &spyConn{Conn: nc, spy: s}, nil
+}
+
+// drainPings forgets the pings signalled so far.
+func (s *wireSpy) drainPings() {
+	for {
+		select {
+		case <-s.pingCh:
+		default:
+			return
+		}
+	}
+}
+
+// awaitPing waits for the next ping the handle writes.
+func (s *wireSpy) awaitPing(t testing.TB) {
+	t.Helper()
+	select {
+	case <-s.pingCh:
+	case <-time.After(waitTime):
+		t.Fatalf("no ping written within %v", waitTime)
+	}
+}
+
+type spyConn struct {
+	net.Conn
+	spy *wireSpy
+}
+
+// Write counts a write that starts with a ping frame as a ping (the handle
+// puts a due ping first in a write), and any write that carries more than a
+// ping as another write.
+func (c *spyConn) Write(b []byte) (int, error) {
+	if bytes.HasPrefix(b, pingFrame) {
+		c.spy.pings.Add(1)
+		select {
+		case c.spy.pingCh <- struct{}{}:
+		default:
+		}
+	}
+	if !bytes.Equal(b, pingFrame) {
+		c.spy.writes.Add(1)
+	}
+	return c.Conn.Write(b)
+}
+
+// isEvent matches a state change carrying ev.
+func isEvent(ev zk.SessionEvent) func(zk.StateChange) bool {
+	return func(c zk.StateChange) bool { return c.Event == ev }
+}
+
+// awaitChange waits until a change at index >= from matches pred, and
+// returns all changes so far and the index of the first match.
+func awaitChange(t testing.TB, rec *recorder, from int, what string, pred func(zk.StateChange) bool) ([]zk.StateChange, int) {
+	t.Helper()
+	idx := -1
+	cs := rec.waitUntil(t, what, func(cs []zk.StateChange) bool {
+		for i := from; i < len(cs); i++ {
+			if pred(cs[i]) {
+				idx = i
+				return true
+			}
+		}
+		return false
+	})
+	return cs, idx
+}
+
+// proxied starts a server, a proxy in front of it and a handle through the
+// proxy with session timeout T, and creates an ephemeral node /eph.
+func proxied(t *testing.T, T time.Duration, opts ...zk.Option) (*testserver.Server, *faultproxy.Proxy, *recorder, *zk.Conn) {
+	t.Helper()
+	srv := wideServer(t)
+	p := faultproxy.Start(t, srv.Addr(0))
+	rec := newRecorder()
+	c := connect(t, p.Addr(), append([]zk.Option{rec.option(), zk.WithSessionTimeout(T)}, opts...)...)
+	require.Equal(t, T, c.SessionTimeout())
+	_, err := c.Create(testCtx(t), "/eph", nil, zk.CreateEphemeral, zk.OpenACL)
+	require.NoError(t, err)
+	return srv, p, rec, c
+}
+
+// requireSessionBack waits for the SyncConnected after index from and checks
+// that the session, its ephemeral node and the link are all there.
+func requireSessionBack(t *testing.T, srv *testserver.Server, rec *recorder, c *zk.Conn, from int, id int64) {
+	t.Helper()
+	cs, i := awaitChange(t, rec, from, "SyncConnected again", isEvent(zk.EventSyncConnected))
+	requireChain(t, cs)
+	require.Equal(t, id, cs[i].SessionID, "the same session came back: %s", fmtChanges(cs))
+	require.Equal(t, id, c.SessionID())
+	require.Contains(t, srv.Ephemerals(id), "/eph", "the session's ephemeral node survived")
+	_, _, err := c.Get(testCtx(t), "/eph")
+	require.NoError(t, err)
+}
+
+// TestFaultBlackholeDetectedByReadTimeout: a proxy that goes silent (like a
+// hung server or a dropped route) is noticed only by the read timeout, 2T/3
+// without a packet; the handle then reconnects with the same session.
+func TestFaultBlackholeDetectedByReadTimeout(t *testing.T) {
+	const T = 4 * time.Second
+	srv, p, rec, c := proxied(t, T)
+	id := c.SessionID()
+
+	p.Blackhole(true)
+	start := time.Now()
+	cs, i := awaitChange(t, rec, 0, "Disconnected", isEvent(zk.EventDisconnected))
+	detected := time.Since(start)
+	p.Blackhole(false)
+
+	require.Equal(t, []step{
+		{zk.StateConnecting, zk.EventNone},
+		{zk.StateConnected, zk.EventSyncConnected},
+		{zk.StateConnecting, zk.EventDisconnected},
+	}, steps(cs[:i+1]), fmtChanges(cs))
+	d := cs[i]
+	require.Equal(t, zk.StateConnected, d.From)
+	require.Equal(t, p.Addr(), d.Server, "the Disconnected change names the silent server")
+	require.Error(t, d.Err)
+	require.ErrorContains(t, d.Err, "read timeout")
+	require.True(t, strings.HasPrefix(d.Err.Error(), "zk: "), d.Err.Error())
+	// The last packet came at most one ping interval (T/3) before the
+	// blackhole, so silence is declared no sooner than 2T/3 - T/3 after it:
+	// the loss was detected by the timeout, not by anything else.
+	require.GreaterOrEqual(t, detected, T/4, "loss declared %v after the blackhole", detected)
+	t.Logf("blackhole detected after %v (read timeout %v): %v", detected, 2*T/3, d.Err)
+
+	requireSessionBack(t, srv, rec, c, i+1, id)
+}
+
+// TestFaultSlowServerIsNotDead: a server slowed to a tenth of the session
+// timeout each way is slow, not dead: pings keep the link alive over many
+// session timeouts and no Disconnected is reported.
+func TestFaultSlowServerIsNotDead(t *testing.T) {
+	const T = 1500 * time.Millisecond
+	latency := T / 10
+	srv := wideServer(t)
+	p := faultproxy.Start(t, srv.Addr(0))
+	p.SetLatency(latency)
+	spy := newWireSpy()
+	rec := newRecorder()
+	c := connect(t, p.Addr(), rec.option(), zk.WithSessionTimeout(T), zk.WithDialer(spy.dial))
+	id := c.SessionID()
+	ctx := testCtx(t)
+
+	start := time.Now()
+	_, _, err := c.Get(ctx, "/")
+	require.NoError(t, err)
+	rtt := time.Since(start)
+	require.GreaterOrEqual(t, rtt, 2*latency, "the latency is in effect")
+
+	// A ping is written only after T/3 in which nothing was written, so ten
+	// pings in a row span at least 9*T/3 = 3T: three session timeouts, each
+	// of which would have ended a link the handle wrongly thought dead. A Get
+	// after every third ping shows the link still answers.
+	const pings = 10
+	spy.drainPings()
+	spy.awaitPing(t)
+	first := time.Now()
+	for i := 2; i <= pings; i++ {
+		spy.awaitPing(t)
+		if i%3 == 0 {
+			_, _, err := c.Get(ctx, "/")
+			require.NoError(t, err, "after ping %d", i)
+		}
+	}
+	span := time.Since(first)
+
+	cs := rec.snapshot()
+	require.Equal(t, []step{
+		{zk.StateConnecting, zk.EventNone},
+		{zk.StateConnected, zk.EventSyncConnected},
+	}, steps(cs), "a slow server was declared dead: %s", fmtChanges(cs))
+	require.Equal(t, zk.StateConnected, c.State())
+	require.Equal(t, id, c.SessionID())
+	t.Logf("latency %v each way (RTT %v): %d pings over %v (%.1f session timeouts), no disconnection",
+		latency, rtt, pings, span, float64(span)/float64(T))
+}
+
+// TestFaultSplitWritesDecode: every byte arrives in a write of its own, in
+// both directions (the handshake included); frames are still reassembled,
+// replies and watch events decoded.
+func TestFaultSplitWritesDecode(t *testing.T) {
+	srv := wideServer(t)
+	p := faultproxy.Start(t, srv.Addr(0))
+	p.SplitWrites(true)
+	rec := newRecorder()
+	c := connect(t, p.Addr(), rec.option(), zk.WithSessionTimeout(20*time.Second))
+	direct := connect(t, srv.Addr(0))
+	ctx := testCtx(t)
+
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1024) // 16 KiB
+	_, err := c.Create(ctx, "/split", data, zk.CreatePersistent, zk.OpenACL)
+	require.NoError(t, err)
+	got, st, w, err := c.GetW(ctx, "/split")
+	require.NoError(t, err)
+	require.Equal(t, data, got)
+	_, _, cw, err := c.ChildrenW(ctx, "/split")
+	require.NoError(t, err)
+	pw, err := c.AddWatch(ctx, "/split", zk.AddWatchModePersistent)
+	require.NoError(t, err)
+
+	_, err = direct.Set(ctx, "/split", []byte("changed"), st.Version)
+	require.NoError(t, err)
+	require.Equal(t, zk.Event{Type: zk.EventNodeDataChanged, Path: "/split"}, awaitEvent(t, w))
+	requireClosedAfterOne(t, w)
+	pev, err := pw.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, zk.Event{Type: zk.EventNodeDataChanged, Path: "/split"}, pev)
+
+	_, err = direct.Create(ctx, "/split/kid", nil, zk.CreatePersistent, zk.OpenACL)
+	require.NoError(t, err)
+	require.Equal(t, zk.Event{Type: zk.EventNodeChildrenChanged, Path: "/split"}, awaitEvent(t, cw))
+	pev, err = pw.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, zk.Event{Type: zk.EventNodeChildrenChanged, Path: "/split"}, pev)
+
+	res, err := c.Multi(ctx,
+		zk.CreateOp{Path: "/split/m-", Mode: zk.CreatePersistentSequential, ACL: zk.OpenACL},
+		zk.SetDataOp{Path: "/split", Data: data[:100], Version: st.Version + 1},
+	)
+	require.NoError(t, err)
+	require.Equal(t, "/split/m-0000000001", res[0].Path)
+	require.Equal(t, st.Version+2, res[1].Stat.Version)
+
+	require.Greater(t, p.BytesForwarded(faultproxy.ServerToClient), int64(len(data)))
+	cs := rec.snapshot()
+	require.Equal(t, []step{
+		{zk.StateConnecting, zk.EventNone},
+		{zk.StateConnected, zk.EventSyncConnected},
+	}, steps(cs), fmtChanges(cs))
+}
+
+// TestFaultHalfCloseAndResetReconnect: an end of stream in either direction
+// or a reset drops the link at once (no timeout), with an error that says
+// so, and the session comes back through the proxy.
+func TestFaultHalfCloseAndResetReconnect(t *testing.T) {
+	cases := []struct {
+		name   string
+		inject func(p *faultproxy.Proxy)
+		want   []string // the Disconnected error contains one of these
+	}{
+		{"half-close server to client", func(p *faultproxy.Proxy) { p.HalfClose(faultproxy.ServerToClient) }, []string{"closed the connection"}},
+		// The server sees the end of stream and closes; the handle sees that.
+		{"half-close client to server", func(p *faultproxy.Proxy) { p.HalfClose(faultproxy.ClientToServer) }, []string{"closed the connection"}},
+		{"reset", func(p *faultproxy.Proxy) { p.ResetAll() }, []string{"reset", "broken pipe"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			const T = 20 * time.Second // far longer than the test: no timeout can be what fires
+			srv, p, rec, c := proxied(t, T)
+			id := c.SessionID()
+			start := time.Now()
+			tc.inject(p)
+			cs, i := awaitChange(t, rec, 0, "Disconnected", isEvent(zk.EventDisconnected))
+			require.Equal(t, zk.StateConnected, cs[i].From)
+			require.Error(t, cs[i].Err)
+			msg := cs[i].Err.Error()
+			require.True(t, strings.HasPrefix(msg, "zk: "), msg)
+			found := false
+			for _, w := range tc.want {
+				found = found || strings.Contains(msg, w)
+			}
+			require.True(t, found, "Disconnected error %q mentions none of %q", msg, tc.want)
+			t.Logf("%s: dropped after %v: %v", tc.name, time.Since(start), cs[i].Err)
+			requireSessionBack(t, srv, rec, c, i+1, id)
+		})
+	}
+}
+
+// TestFaultPauseOneDirection: one direction held, the other flowing. With
+// requests held, nothing comes back; with replies held, the server works but
+// the handle hears nothing. Either way the read timeout ends the link, every
+// call in flight fails with ErrConnectionLoss (its outcome unknown), and the
+// session comes back once the direction flows again.
+func TestFaultPauseOneDirection(t *testing.T) {
+	for _, dir := range []faultproxy.Direction{faultproxy.ClientToServer, faultproxy.ServerToClient} {
+		t.Run(dir.String(), func(t *testing.T) {
+			const T = 4 * time.Second
+			srv, p, rec, c := proxied(t, T)
+			id := c.SessionID()
+			ctx := testCtx(t)
+			_, err := c.Create(ctx, "/reg", []byte("v0"), zk.CreatePersistent, zk.OpenACL)
+			require.NoError(t, err)
+
+			p.Pause(dir, true)
+			const calls = 4
+			results := make(chan error, calls)
+			for range calls - 1 {
+				go func() {
+					_, _, err := c.Get(ctx, "/reg")
+					results <- err
+				}()
+			}
+			go func() {
+				_, err := c.Set(ctx, "/reg", []byte("v1"), 0)
+				results <- err
+			}()
+
+			cs, i := awaitChange(t, rec, 0, "Disconnected", isEvent(zk.EventDisconnected))
+			require.Equal(t, zk.StateConnected, cs[i].From)
+			require.ErrorContains(t, cs[i].Err, "read timeout")
+			// The calls piled up unanswered: each fails with the loss.
+			for range calls {
+				select {
+				case err := <-results:
+					require.ErrorIs(t, err, zk.ErrConnectionLoss)
+				case <-time.After(waitTime):
+					t.Fatal("a call in flight did not end with the link")
+				}
+			}
+			p.Pause(dir, false)
+			requireSessionBack(t, srv, rec, c, i+1, id)
+
+			data, _, err := c.Get(ctx, "/reg")
+			require.NoError(t, err)
+			if dir == faultproxy.ServerToClient {
+				// The server got the Set and applied it; only its reply was
+				// lost. ErrConnectionLoss means "unknown", not "failed".
+				require.Equal(t, "v1", string(data))
+			}
+			t.Logf("%s paused: %v; the Set that failed with ErrConnectionLoss left %q", dir, cs[i].Err, data)
+		})
+	}
+}
+
+// TestFaultCloseWhileBlackholedDoesNotHang: Close returns within a bound
+// whatever state the silent link is in, fails the calls in flight, and
+// leaves no goroutine behind.
+func TestFaultCloseWhileBlackholedDoesNotHang(t *testing.T) {
+	cases := []struct {
+		name string
+		T    time.Duration
+		// setup brings the handle into the state to close from; it returns
+		// the bound on Close.
+		setup func(t *testing.T, p *faultproxy.Proxy, rec *recorder, c *zk.Conn) time.Duration
+		// connected: the handle is made with Connect through an open proxy.
+		connected bool
+	}{
+		{
+			name: "handshake in progress", T: time.Minute,
+			setup: func(t *testing.T, p *faultproxy.Proxy, rec *recorder, c *zk.Conn) time.Duration {
+				// The handle has dialed and waits for the handshake answer,
+				// for up to T: Close must cut that short.
+				require.NoError(t, p.WaitConns(testCtx(t), 1))
+				require.Equal(t, zk.StateConnecting, c.State())
+				return 5 * time.Second
+			},
+		},
+		{
+			name: "connected with a call in flight", T: 3 * time.Second, connected: true,
+			setup: func(t *testing.T, p *faultproxy.Proxy, rec *recorder, c *zk.Conn) time.Duration {
+				p.Blackhole(true)
+				// Close asks the server to end the session and waits for the
+				// answer at most the read timeout.
+				return 2*3*time.Second/3 + 5*time.Second
+			},
+		},
+		{
+			name: "reconnecting after the loss", T: 3 * time.Second, connected: true,
+			setup: func(t *testing.T, p *faultproxy.Proxy, rec *recorder, c *zk.Conn) time.Duration {
+				p.Blackhole(true)
+				cs, i := awaitChange(t, rec, 0, "Disconnected", isEvent(zk.EventDisconnected))
+				require.ErrorContains(t, cs[i].Err, "read timeout")
+				return 5 * time.Second
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// Registered first, so it runs last: after the server, the proxy
+			// and the handle are closed.
+			ignore := goleak.IgnoreCurrent()
+			t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+
+			srv := wideServer(t)
+			p := faultproxy.Start(t, srv.Addr(0))
+			rec := newRecorder()
+			var c *zk.Conn
+			if tc.connected {
+				c = connect(t, p.Addr(), rec.option(), zk.WithSessionTimeout(tc.T))
+			} else {
+				p.Blackhole(true)
+				var err error
+				c, err = zk.New(p.Addr(), rec.option(), zk.WithSessionTimeout(tc.T))
+				require.NoError(t, err)
+				t.Cleanup(func() { c.Close() })
+			}
+			bound := tc.setup(t, p, rec, c)
+
+			call := make(chan error, 1)
+			go func() {
+				_, _, err := c.Get(context.Background(), "/")
+				call <- err
+			}()
+			start := time.Now()
+			closed := make(chan struct{})
+			go func() {
+				c.Close()
+				close(closed)
+			}()
+			select {
+			case <-closed:
+			case <-time.After(bound):
+				t.Fatalf("Close did not return within %v", bound)
+			}
+			took := time.Since(start)
+			select {
+			case err := <-call:
+				require.True(t, errors.Is(err, zk.ErrClosed) || errors.Is(err, zk.ErrConnectionLoss),
+					"call in flight at Close ended with %v", err)
+			case <-time.After(waitTime):
+				t.Fatal("a call in flight did not end with Close")
+			}
+			require.Equal(t, zk.StateClosed, c.State())
+			_, _, err := c.Get(testCtx(t), "/")
+			require.ErrorIs(t, err, zk.ErrClosed)
+			cs := rec.snapshot()
+			requireChain(t, cs)
+			require.Equal(t, zk.EventClosed, cs[len(cs)-1].Event, fmtChanges(cs))
+			t.Logf("%s: Close returned after %v (bound %v)", tc.name, took, bound)
+		})
+	}
+}
