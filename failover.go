@@ -139,10 +139,9 @@ func (c *Conn) applyHostUpdate(hosts *hostList) {
 	c.mu.Lock()
 	nh := c.newHosts
 	c.newHosts = nil
-	current := ""
-	if c.link != nil {
-		current = c.server
-	}
+	// The server of the current link, or of the link just lost: either way
+	// the next attempt goes to the server after it.
+	current := c.server
 	c.mu.Unlock()
 	if nh == nil {
 		return

@@ -77,6 +77,16 @@ func (c *Conn) watchFor(r *request, kind watchKind) <-chan Event {
 	return r.watch.ch
 }
 
+// wireWatch reports whether a one-shot watch of kind on path must be asked
+// of the server. Servers before 3.9 keep one watch mode per path and
+// connection: a one-shot watch set where the handle has a persistent watch
+// would turn the server's persistent watch into a one-shot one. There the
+// persistent watch already brings every event the one-shot watch waits for,
+// so the one-shot watch is kept only here.
+func (c *Conn) wireWatch(path string, kind watchKind) bool {
+	return !c.watches.coveredByPersistent(addChroot(c.chroot, path), kind)
+}
+
 // Create makes a node and returns its path (with the sequence suffix for a
 // sequential mode). A TTL mode needs CreateTTL.
 func (c *Conn) Create(ctx context.Context, path string, data []byte, mode CreateMode, acl []ACL) (string, error) {
@@ -191,7 +201,7 @@ func (c *Conn) exists(ctx context.Context, path string, watch bool) (bool, *Stat
 		return false, nil, nil, err
 	}
 	r, e := c.newReq(proto.OpExists, path)
-	e.Bool(watch)
+	e.Bool(watch && c.wireWatch(path, watchData))
 	var ch <-chan Event
 	if watch {
 		ch = c.watchFor(r, watchData)
@@ -228,7 +238,7 @@ func (c *Conn) get(ctx context.Context, path string, watch bool) ([]byte, *Stat,
 		return nil, nil, nil, err
 	}
 	r, e := c.newReq(proto.OpGetData, path)
-	e.Bool(watch)
+	e.Bool(watch && c.wireWatch(path, watchData))
 	var ch <-chan Event
 	if watch {
 		ch = c.watchFor(r, watchData)
@@ -280,7 +290,7 @@ func (c *Conn) children(ctx context.Context, path string, watch bool) ([]string,
 		return nil, nil, nil, err
 	}
 	r, e := c.newReq(proto.OpGetChildren2, path)
-	e.Bool(watch)
+	e.Bool(watch && c.wireWatch(path, watchChild))
 	var ch <-chan Event
 	if watch {
 		ch = c.watchFor(r, watchChild)

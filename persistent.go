@@ -327,6 +327,19 @@ func (r *watchRegistry) hasPersistent(serverPath string) bool {
 	return len(r.p.exact[serverPath]) > 0 || len(r.p.recursive[serverPath]) > 0
 }
 
+// coveredByPersistent reports whether a persistent watch on exactly this
+// server path already brings the events of a one-shot watch of kind there:
+// a data watch is covered by a persistent or recursive watch, a child watch
+// by a persistent one (recursive watches get no NodeChildrenChanged).
+func (r *watchRegistry) coveredByPersistent(serverPath string, kind watchKind) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.p.exact[serverPath]) > 0 {
+		return true
+	}
+	return kind != watchChild && len(r.p.recursive[serverPath]) > 0
+}
+
 // anyOnPath reports whether any watch, one-shot or persistent, is set on
 // exactly this server path.
 func (r *watchRegistry) anyOnPath(serverPath string) bool {
