@@ -83,6 +83,7 @@ type link struct {
 	failOnce sync.Once
 	failed   chan struct{} // closed by fail
 	err      error         // set before failed is closed
+	backlog  chan []byte   // the rest of a write a caller handed over
 }
 
 func (l *link) fail(err error) {
@@ -563,7 +564,7 @@ func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *pro
 // failed), and a server to try next (a read-write server found while on a
 // read-only one).
 func (c *Conn) serve(nc net.Conn, fr *proto.FrameReader, addr string, resp *proto.ConnectResponse) (done bool, prefer string) {
-	l := &link{conn: nc, addr: addr, failed: make(chan struct{})}
+	l := &link{conn: nc, addr: addr, failed: make(chan struct{}), backlog: make(chan []byte)}
 	c.lastRecv.Store(time.Now().UnixNano())
 
 	c.mu.Lock()
@@ -602,8 +603,9 @@ func (c *Conn) serve(nc net.Conn, fr *proto.FrameReader, addr string, resp *prot
 	c.mu.Unlock()
 
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); c.readLoop(l, fr) }()
+	go func() { defer wg.Done(); c.writeLoop(l) }()
 	pinger := c.startPings(l)
 	c.flush()
 

@@ -389,13 +389,13 @@ func TestFaultCloseWhileBlackholedDoesNotHang(t *testing.T) {
 		T    time.Duration
 		// setup brings the handle into the state to close from; it returns
 		// the bound on Close.
-		setup func(t *testing.T, p *faultproxy.Proxy, rec *recorder, c *zk.Conn) time.Duration
+		setup func(t *testing.T, T time.Duration, p *faultproxy.Proxy, rec *recorder, c *zk.Conn) time.Duration
 		// connected: the handle is made with Connect through an open proxy.
 		connected bool
 	}{
 		{
 			name: "handshake in progress", T: time.Minute,
-			setup: func(t *testing.T, p *faultproxy.Proxy, rec *recorder, c *zk.Conn) time.Duration {
+			setup: func(t *testing.T, T time.Duration, p *faultproxy.Proxy, rec *recorder, c *zk.Conn) time.Duration {
 				// The handle has dialed and waits for the handshake answer,
 				// for up to T: Close must cut that short.
 				require.NoError(t, p.WaitConns(testCtx(t), 1))
@@ -405,16 +405,16 @@ func TestFaultCloseWhileBlackholedDoesNotHang(t *testing.T) {
 		},
 		{
 			name: "connected with a call in flight", T: 3 * time.Second, connected: true,
-			setup: func(t *testing.T, p *faultproxy.Proxy, rec *recorder, c *zk.Conn) time.Duration {
+			setup: func(t *testing.T, T time.Duration, p *faultproxy.Proxy, rec *recorder, c *zk.Conn) time.Duration {
 				p.Blackhole(true)
 				// Close asks the server to end the session and waits for the
-				// answer at most the read timeout.
-				return 2*3*time.Second/3 + 5*time.Second
+				// answer at most the read timeout, 2T/3.
+				return 2*T/3 + 5*time.Second
 			},
 		},
 		{
 			name: "reconnecting after the loss", T: 3 * time.Second, connected: true,
-			setup: func(t *testing.T, p *faultproxy.Proxy, rec *recorder, c *zk.Conn) time.Duration {
+			setup: func(t *testing.T, T time.Duration, p *faultproxy.Proxy, rec *recorder, c *zk.Conn) time.Duration {
 				p.Blackhole(true)
 				cs, i := awaitChange(t, rec, 0, "Disconnected", isEvent(zk.EventDisconnected))
 				require.ErrorContains(t, cs[i].Err, "read timeout")
@@ -442,7 +442,7 @@ func TestFaultCloseWhileBlackholedDoesNotHang(t *testing.T) {
 				require.NoError(t, err)
 				t.Cleanup(func() { c.Close() })
 			}
-			bound := tc.setup(t, p, rec, c)
+			bound := tc.setup(t, tc.T, p, rec, c)
 
 			call := make(chan error, 1)
 			go func() {
@@ -477,4 +477,92 @@ func TestFaultCloseWhileBlackholedDoesNotHang(t *testing.T) {
 			t.Logf("%s: Close returned after %v (bound %v)", tc.name, took, bound)
 		})
 	}
+}
+
+// TestFaultBlockedWriteDoesNotHoldCallers: when the server stops reading
+// (its direction paused at the proxy, so the proxy's buffer and the kernel's
+// fill up), a write to the socket blocks. A call must still end when its
+// context does ("cancelling a call's context returns ctx.Err() at once"):
+// no caller may be held in a socket write, its own or other callers'.
+func TestFaultBlockedWriteDoesNotHoldCallers(t *testing.T) {
+	const T = 30 * time.Second // the write deadline (2T/3) is far away
+	_, p, _, c := proxied(t, T)
+	p.Pause(faultproxy.ClientToServer, true)
+	t.Cleanup(func() { p.Pause(faultproxy.ClientToServer, false) })
+
+	const (
+		callers  = 16
+		calls    = 4
+		patience = 300 * time.Millisecond
+		slack    = 2 * time.Second
+	)
+	data := make([]byte, 1000<<10) // one request just under the 1 MiB limit
+	type result struct {
+		caller, call int
+		took         time.Duration
+		err          error
+	}
+	results := make(chan result, callers*calls)
+	for i := range callers {
+		go func() {
+			for j := range calls {
+				ctx, cancel := context.WithTimeout(context.Background(), patience)
+				start := time.Now()
+				_, err := c.Set(ctx, "/eph", data, -1)
+				results <- result{i, j, time.Since(start), err}
+				cancel()
+			}
+		}()
+	}
+	// 64 MB of requests: far more than the proxy (4 MiB) and the kernel's
+	// buffers hold, so writes block for good.
+	var worst time.Duration
+	for range callers * calls {
+		var r result
+		select {
+		case r = <-results:
+		case <-time.After(waitTime + T):
+			t.Fatal("a call never returned")
+		}
+		worst = max(worst, r.took)
+		require.ErrorIs(t, r.err, context.DeadlineExceeded, "caller %d call %d", r.caller, r.call)
+		require.Less(t, r.took, patience+slack,
+			"caller %d call %d returned %v after its %v context ended: it was held in a blocked socket write", r.caller, r.call, r.took, patience)
+	}
+	t.Logf("%d calls against a server that stopped reading: the slowest returned after %v (context %v)", callers*calls, worst, patience)
+}
+
+// TestFaultOneWayPartitionWhileNotificationsFlow: requests and pings no
+// longer reach the server, but watch notifications keep coming the other
+// way. The handle must not take those for a live link: no reply comes, so
+// the read timeout ends the link.
+func TestFaultOneWayPartitionWhileNotificationsFlow(t *testing.T) {
+	const T = 3 * time.Second
+	srv, p, rec, c := proxied(t, T)
+	ctx := testCtx(t)
+	_, err := c.Create(ctx, "/n", []byte("0"), zk.CreatePersistent, zk.OpenACL)
+	require.NoError(t, err)
+	pw, err := c.AddWatch(ctx, "/n", zk.AddWatchModePersistent)
+	require.NoError(t, err)
+	direct := connect(t, srv.Addr(0))
+
+	p.Pause(faultproxy.ClientToServer, true)
+	t.Cleanup(func() { p.Pause(faultproxy.ClientToServer, false) })
+	// Change /n, and see the event arrive, until the link is declared lost
+	// (bounded by the test's wait).
+	events := 0
+	deadline := time.Now().Add(waitTime)
+	for len(rec.snapshot()) < 3 && time.Now().Before(deadline) {
+		_, err := direct.Set(ctx, "/n", []byte("x"), -1)
+		require.NoError(t, err)
+		ev, err := pw.Next(ctx)
+		require.NoError(t, err)
+		if ev.Type == zk.EventNodeDataChanged {
+			events++
+		}
+	}
+	cs, i := awaitChange(t, rec, 0, "Disconnected", isEvent(zk.EventDisconnected))
+	require.ErrorContains(t, cs[i].Err, "read timeout")
+	require.Greater(t, events, 3, "notifications flowed during the partition")
+	t.Logf("one-way partition detected after %d notifications: %v", events, cs[i].Err)
 }

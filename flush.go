@@ -1,7 +1,9 @@
 package zk
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -10,70 +12,148 @@ import (
 
 var pingFrame = proto.AppendFrame(nil, &proto.RequestHeader{Xid: proto.XidPing, OpCode: proto.OpPing})
 
+// callerWritePatience is how long a caller acting as the flusher waits in a
+// socket write before it hands the rest to its link's writer goroutine: a
+// server that stops reading must not hold callers past their contexts.
+const callerWritePatience = 20 * time.Millisecond
+
 // flush writes everything queued on the current link, many requests per
-// system call. There is no writer goroutine: the caller that finds no
-// flush in progress becomes the flusher and writes until the queue is
-// empty, so the requests that callers queue while it is in the system call
-// go out together in its next write (group commit). A caller whose request
-// another flusher will write returns at once.
+// system call. The caller that finds no flush in progress becomes the
+// flusher and writes until the queue is empty, so the requests that callers
+// queue while it is in the system call go out together in its next write
+// (group commit), with no hand-off to another goroutine. A caller whose
+// request another flusher will write returns at once. When the socket does
+// not take the bytes within callerWritePatience, the rest goes to the
+// link's writer goroutine, which keeps the flusher's role until the queue
+// is empty, and the caller returns to wait for its reply (or its ctx).
 func (c *Conn) flush() {
 	for {
 		if !c.flushing.CompareAndSwap(false, true) {
 			return // the flusher will see our request after its write
 		}
-		c.mu.Lock()
-		l := c.link
-		wbuf := c.wbuf[:0]
-		if l != nil {
-			if c.pingDue {
-				wbuf = append(wbuf, pingFrame...)
-				c.pingDue = false
-			}
-			for i, r := range c.sendq {
-				c.sendq[i] = nil
-				if r.state.Load() == reqAbandoned {
-					c.putRequest(r)
-					continue
-				}
-				wbuf = append(wbuf, r.buf...)
-				if r.opcode == proto.OpAuth {
-					c.authq = append(c.authq, r)
-				} else {
-					c.pending = append(c.pending, r)
-				}
-			}
-			c.sendq = c.sendq[:0]
-		}
-		timeout := c.to.read
-		c.mu.Unlock()
+		l, wbuf, more := c.takeBatch()
 		if len(wbuf) == 0 {
-			c.flushing.Store(false)
-			// A request queued after our look but before the release found
-			// the flag held: look once more.
-			c.mu.Lock()
-			more := c.link != nil && (len(c.sendq) > 0 || c.pingDue)
-			c.mu.Unlock()
 			if !more {
 				return
 			}
 			continue
 		}
 		now := time.Now()
-		l.conn.SetWriteDeadline(now.Add(timeout))
-		_, err := l.conn.Write(wbuf)
+		l.conn.SetWriteDeadline(now.Add(callerWritePatience))
+		n, err := l.conn.Write(wbuf)
 		c.lastSend.Store(now.UnixNano())
-		if cap(wbuf) > 1<<20 {
-			wbuf = nil // do not keep a huge buffer after a burst
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			select {
+			case l.backlog <- wbuf[n:]: // the writer goroutine holds the flag now
+				return
+			case <-l.failed:
+				err = l.err
+			}
 		}
-		c.mu.Lock()
-		c.wbuf = wbuf
-		c.mu.Unlock()
+		c.putBatch(wbuf)
 		c.flushing.Store(false)
 		if err != nil {
 			l.fail(fmt.Errorf("zk: write to %s: %w", l.addr, err))
 			return
 		}
 	}
+}
+
+// writeLoop is the link's writer goroutine: it finishes the writes that
+// callers handed over, with the full write timeout, and then flushes the
+// queue itself until it is empty, still holding the flusher's role.
+func (c *Conn) writeLoop(l *link) {
+	for {
+		var rest []byte
+		select {
+		case rest = <-l.backlog:
+		case <-l.failed:
+			return
+		}
+		c.mu.Lock()
+		timeout := c.to.read
+		c.mu.Unlock()
+		for len(rest) > 0 {
+			now := time.Now()
+			l.conn.SetWriteDeadline(now.Add(timeout))
+			_, err := l.conn.Write(rest)
+			c.lastSend.Store(now.UnixNano())
+			c.putBatch(rest)
+			if err != nil {
+				c.flushing.Store(false)
+				l.fail(fmt.Errorf("zk: write to %s: %w", l.addr, err))
+				return
+			}
+			var wl *link
+			wl, rest, _ = c.takeBatchHeld()
+			if wl != l {
+				rest = nil
+			}
+		}
+		c.flushing.Store(false)
+		c.flush() // anything queued between the last look and the release
+	}
+}
+
+// takeBatch moves the queued requests into the write buffer (the caller
+// holds the flusher's role). With nothing to write it gives the role back
+// and reports whether a request arrived meanwhile (then try again).
+func (c *Conn) takeBatch() (l *link, wbuf []byte, more bool) {
+	l, wbuf, _ = c.takeBatchHeld()
+	if len(wbuf) > 0 {
+		return l, wbuf, false
+	}
+	c.flushing.Store(false)
+	// A request queued after our look but before the release found the
+	// role taken: look once more.
+	c.mu.Lock()
+	more = c.link != nil && (len(c.sendq) > 0 || c.pingDue)
+	c.mu.Unlock()
+	return nil, nil, more
+}
+
+// takeBatchHeld is takeBatch without giving the role back.
+func (c *Conn) takeBatchHeld() (l *link, wbuf []byte, _ bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l = c.link
+	wbuf = c.wbuf[:0]
+	c.wbuf = nil
+	if l == nil {
+		return nil, nil, false
+	}
+	if c.pingDue {
+		wbuf = append(wbuf, pingFrame...)
+		c.pingDue = false
+	}
+	for i, r := range c.sendq {
+		c.sendq[i] = nil
+		if r.state.Load() == reqAbandoned {
+			c.putRequest(r)
+			continue
+		}
+		wbuf = append(wbuf, r.buf...)
+		if r.opcode == proto.OpAuth {
+			c.authq = append(c.authq, r)
+		} else {
+			c.pending = append(c.pending, r)
+		}
+	}
+	c.sendq = c.sendq[:0]
+	return l, wbuf, false
+}
+
+// putBatch keeps a write buffer for the next flusher, unless a burst made
+// it huge.
+func (c *Conn) putBatch(b []byte) {
+	if cap(b) > 1<<20 {
+		return
+	}
+	c.mu.Lock()
+	if cap(b) > cap(c.wbuf) {
+		c.wbuf = b[:0]
+	}
+	c.mu.Unlock()
 }
 
 // pinger sends a ping whenever nothing was written on its link for the
