@@ -60,7 +60,8 @@ type Conn struct {
 	creds           []Credential
 	nextXid         int32
 	sendq           []*request // not yet written
-	pending         []*request // written on the current link, awaiting replies in order
+	pending         []*request // written on the current link, awaiting replies in order, from phead
+	phead           int        // the oldest request of pending still awaiting its reply
 	authq           []*request // auth packets written, awaiting replies (xid -4) in order
 	link            *link      // the current connection, or nil
 	pingDue         bool       // a ping is to go out with the next write
@@ -691,9 +692,9 @@ func (c *Conn) closeSession(l *link) {
 // detachLocked ends the current link's bookkeeping and returns every
 // request that was written or queued on it.
 func (c *Conn) detachLocked() []*request {
-	failed := append(c.pending, c.authq...)
+	failed := append(c.pending[c.phead:], c.authq...)
 	failed = append(failed, c.sendq...)
-	c.pending, c.authq, c.sendq = nil, nil, nil
+	c.pending, c.phead, c.authq, c.sendq = nil, 0, nil, nil
 	c.link = nil
 	return failed
 }
@@ -839,17 +840,20 @@ func (c *Conn) handleReply(l *link, h *proto.ReplyHeader, d *proto.Decoder) erro
 		return fmt.Errorf("reply with unexpected xid %d", h.Xid)
 	}
 	c.mu.Lock()
-	if len(c.pending) == 0 {
+	if c.phead == len(c.pending) {
 		c.mu.Unlock()
 		return fmt.Errorf("reply xid %d with no request outstanding", h.Xid)
 	}
-	r := c.pending[0]
+	r := c.pending[c.phead]
 	if r.xid != h.Xid {
 		c.mu.Unlock()
 		return fmt.Errorf("reply xid %d, expected %d", h.Xid, r.xid)
 	}
-	c.pending[0] = nil
-	c.pending = c.pending[1:]
+	c.pending[c.phead] = nil
+	c.phead++
+	if c.phead == len(c.pending) {
+		c.pending, c.phead = c.pending[:0], 0 // drained: reuse the array
+	}
 	c.mu.Unlock()
 	if h.Zxid > 0 {
 		for {

@@ -136,6 +136,13 @@ func (c *Conn) takeBatchHeld() (l *link, wbuf []byte, _ bool) {
 		if r.opcode == proto.OpAuth {
 			c.authq = append(c.authq, r)
 		} else {
+			if len(c.pending) == cap(c.pending) && c.phead > 0 {
+				// Slide the unanswered requests to the front instead of
+				// growing the array.
+				n := copy(c.pending, c.pending[c.phead:])
+				clear(c.pending[n:])
+				c.pending, c.phead = c.pending[:n], 0
+			}
 			c.pending = append(c.pending, r)
 		}
 	}

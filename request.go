@@ -167,10 +167,10 @@ func (c *Conn) do(ctx context.Context, r *request) error {
 	binary.BigEndian.PutUint32(r.buf[4:], uint32(r.xid))
 	c.sendq = append(c.sendq, r)
 	up := c.link != nil
-	busy := len(c.pending) > 0
+	busy := len(c.pending) > c.phead
 	c.mu.Unlock()
 	if up {
-		if busy {
+		if busy && !c.flushing.Load() {
 			// Other requests are in flight, so their callers are about to be
 			// woken by replies and to queue more: let them run first, so one
 			// write carries many requests.
@@ -179,10 +179,15 @@ func (c *Conn) do(ctx context.Context, r *request) error {
 		}
 		c.flush()
 	}
+	done := ctx.Done()
+	if done == nil { // a context that never ends: no select needed
+		<-r.done
+		return nil
+	}
 	select {
 	case <-r.done:
 		return nil
-	case <-ctx.Done():
+	case <-done:
 		if r.state.CompareAndSwap(reqPending, reqAbandoned) {
 			return ctx.Err()
 		}
