@@ -536,7 +536,7 @@ func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *pro
 			return nil, nil, nil, fmt.Errorf("zk: handshake with %s: %w: %w", addr, ErrProtocol, err)
 		}
 		if errors.Is(err, io.EOF) {
-			return nil, nil, nil, fmt.Errorf("zk: handshake with %s: server closed the connection (its zxid may be behind ours)", addr)
+			return nil, nil, nil, fmt.Errorf("zk: handshake with %s: server closed the connection during the handshake (it may not be serving yet, or its zxid is behind ours)", addr)
 		}
 		return nil, nil, nil, fmt.Errorf("zk: handshake with %s: %w", addr, err)
 	}

@@ -128,7 +128,7 @@ func (c *Conn) getConfig(ctx context.Context, watch bool) ([]byte, *Stat, <-chan
 	r := c.getRequest(proto.OpGetData, ConfigPath)
 	e := proto.Encoder{B: appendHeader(r.buf[:0], proto.OpGetData)}
 	e.String(ConfigPath)
-	e.Bool(watch)
+	e.Bool(watch && !c.watches.coveredByPersistent(ConfigPath, watchData))
 	var ch <-chan Event
 	if watch {
 		r.watch = newWatcher(ConfigPath)

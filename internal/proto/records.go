@@ -282,10 +282,16 @@ type ReconfigRequest struct {
 	CurConfigID    int64
 }
 
+// Encode writes an empty argument as null: the server tells an
+// incremental reconfig from a wholesale one by which arguments are null.
 func (r *ReconfigRequest) Encode(e *Encoder) {
-	e.String(r.JoiningServers)
-	e.String(r.LeavingServers)
-	e.String(r.NewMembers)
+	for _, s := range []string{r.JoiningServers, r.LeavingServers, r.NewMembers} {
+		if s == "" {
+			e.Int32(-1)
+		} else {
+			e.String(s)
+		}
+	}
 	e.Int64(r.CurConfigID)
 }
 

@@ -3,7 +3,6 @@ package testserver
 import (
 	"crypto/sha1"
 	"encoding/base64"
-	"net"
 	"strconv"
 	"strings"
 
@@ -35,17 +34,35 @@ func javaSplitLen(s, sep string) int {
 	return len(parts)
 }
 
-// ipBytes parses an address as IPAuthenticationProvider.addr2Bytes does: 4
-// bytes for dotted IPv4, 16 for IPv6, nil otherwise.
+// ipBytes parses an address as IPAuthenticationProvider.addr2Bytes does in
+// 3.8: dotted IPv4 only (four parts, each a Java int from 0 to 255, so "+1"
+// and "010" pass), nil otherwise. IPv6 is not supported there ("TODO Write
+// the v6addr2Bytes"), so an IPv6 ACL id is invalid and an IPv6 client
+// matches no ip ACL.
 func ipBytes(s string) []byte {
-	ip := net.ParseIP(s)
-	if ip == nil {
+	parts := strings.Split(s, ".")
+	if len(parts) != 4 {
 		return nil
 	}
-	if v4 := ip.To4(); v4 != nil && !strings.Contains(s, ":") {
-		return v4
+	b := make([]byte, 4)
+	for i, p := range parts {
+		v, ok := javaParseInt(p)
+		if !ok || v < 0 || v > 255 {
+			return nil
+		}
+		b[i] = byte(v)
 	}
-	return ip.To16()
+	return b
+}
+
+// javaParseInt is Integer.parseInt for ASCII input: an optional sign, then
+// one or more decimal digits, within int32.
+func javaParseInt(s string) (int, bool) {
+	if s == "" || s == "+" || s == "-" {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(s, 10, 32)
+	return int(v), err == nil
 }
 
 // ipACL parses an ip ACL id, "address" or "address/bits".
@@ -57,8 +74,8 @@ func ipACL(expr string) (addr []byte, bits int, ok bool) {
 	}
 	bits = len(addr) * 8
 	if hasBits {
-		n, err := strconv.Atoi(b)
-		if err != nil || n < 0 || n > len(addr)*8 {
+		n, ok := javaParseInt(b)
+		if !ok || n < 0 || n > len(addr)*8 {
 			return nil, 0, false
 		}
 		bits = n

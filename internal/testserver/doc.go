@@ -35,15 +35,22 @@
 //     password is wrong; the session survives a wrong password.
 //   - An expired session's connection is closed without a word, then its
 //     ephemerals go in one closeSession transaction.
+//   - Watches live in two managers (data and child) with one mode per
+//     connection and path, as on 3.6–3.8: a one-shot watch set where the
+//     connection has a persistent or recursive watch replaces it in that
+//     manager (and is gone once it fired); addWatch puts even a recursive
+//     watch in both managers; checkWatches succeeds if any connection
+//     watches the path; the 3.9 WatcherTypes 4 and 5 get -5.
+//   - ip ACL ids are dotted IPv4 only (3.8 has no IPv6 parsing); the config
+//     node's aversion is -1.
+//   - exists checks no permission, and events are not filtered by READ
+//     permission, as on 3.8.0 (3.8.4+ and 3.9.2+ check READ for both).
+//
+// These are checked against a real 3.8.0 server by the suite in
+// internal/conformance.
 //
 // # Known differences
 //
-//   - Watch modes coexist per connection and path, and checkWatches and
-//     removeWatches take the 3.9 WatcherTypes (Persistent 4,
-//     PersistentRecursive 5; Data and Children mean standard watches only).
-//     On 3.6–3.8 a standard watch replaces a persistent one on the same path.
-//   - exists checks READ on an existing node (3.8.4+); events are not
-//     filtered by READ permission as on 3.8.4+.
 //   - A check (13) sent alone that succeeds closes the connection without a
 //     reply, as on 3.8.0, but nothing is committed.
 //   - reconfig answers -123 ReconfigDisabled (a standalone server with
@@ -56,7 +63,9 @@
 //     the whitelist" line, as with the default whitelist.
 //   - Auth replies are sent in order with the other replies; a real server
 //     answers them at once, so they may overtake earlier replies.
-//   - getChildren returns names sorted (the real order is unspecified).
+//   - getChildren and getEphemerals return names sorted, and whoAmI lists
+//     ip first, then the credentials in the order they were accepted (the
+//     real server's orders come from hash sets).
 //   - The container and TTL reaper runs every reap interval (one tick by
 //     default; 60 s on a real server) with no per-minute limit.
 //   - Session passwords are an HMAC of the id with a per-server secret; ids

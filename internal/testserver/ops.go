@@ -234,7 +234,8 @@ func (s *Server) handle(c *conn, r *request) {
 		switch {
 		case !validWatcherType(req.Type):
 			s.reply(c, r.xid, proto.ErrMarshallingError, nil)
-		case !s.watches.check(req.Path, c, req.Type, r.op == proto.OpRemoveWatches):
+		case r.op == proto.OpCheckWatches && !s.watches.check(req.Path, req.Type),
+			r.op == proto.OpRemoveWatches && !s.watches.remove(req.Path, c, req.Type):
 			s.reply(c, r.xid, proto.ErrNoWatcher, nil)
 		default:
 			s.reply(c, r.xid, 0, nil)
@@ -243,9 +244,9 @@ func (s *Server) handle(c *conn, r *request) {
 		req := r.rec.(*proto.PathTypeRequest)
 		switch req.Type {
 		case proto.AddWatchPersistent:
-			s.watches.add(req.Path, c, watchPersistent)
+			s.watches.addWatch(req.Path, c, modePersistent)
 		case proto.AddWatchPersistentRecursive:
-			s.watches.add(req.Path, c, watchRecursive)
+			s.watches.addWatch(req.Path, c, modeRecursive)
 		default:
 			s.reply(c, r.xid, proto.ErrMarshallingError, nil)
 			return
@@ -480,15 +481,13 @@ func (s *Server) opExists(c *conn, xid int32, req *proto.PathWatchRequest) {
 		s.reply(c, xid, proto.ErrBadArguments, nil)
 		return
 	}
+	// A 3.8.0 server checks no permission for exists (3.8.4 and 3.9.2
+	// check READ on an existing node).
 	n := s.tree.get(req.Path)
-	if n != nil && !allowed(c, n.acl, proto.PermRead) {
-		s.reply(c, xid, proto.ErrNoAuth, nil)
-		return
-	}
 	// The watch is set even when the node is missing: it then waits for
 	// NodeCreated.
 	if req.Watch {
-		s.watches.add(req.Path, c, watchData)
+		s.watches.data.add(req.Path, c, modeStandard)
 	}
 	if n == nil {
 		s.reply(c, xid, proto.ErrNoNode, nil)
@@ -508,7 +507,7 @@ func (s *Server) readData(c *conn, req *proto.PathWatchRequest) (*proto.GetDataR
 		return nil, proto.ErrNoAuth
 	}
 	if req.Watch {
-		s.watches.add(req.Path, c, watchData)
+		s.watches.data.add(req.Path, c, modeStandard)
 	}
 	return &proto.GetDataResponse{Data: n.data, Stat: n.stat()}, 0
 }
@@ -523,7 +522,7 @@ func (s *Server) readChildren(c *conn, req *proto.PathWatchRequest, withStat boo
 		return nil, proto.ErrNoAuth
 	}
 	if req.Watch {
-		s.watches.add(req.Path, c, watchChild)
+		s.watches.child.add(req.Path, c, modeStandard)
 	}
 	return &proto.ChildrenResponse{Children: n.childNames(), Stat: n.stat(), HasStat: withStat}, 0
 }
@@ -577,14 +576,14 @@ func (s *Server) opSetWatches(c *conn, xid int32, req *proto.SetWatches) {
 		case n.mzxid > rel:
 			s.notify(c, proto.EventNodeDataChanged, p)
 		default:
-			s.watches.add(p, c, watchData)
+			s.watches.data.add(p, c, modeStandard)
 		}
 	}
 	for _, p := range req.ExistWatches {
 		if s.tree.get(p) != nil {
 			s.notify(c, proto.EventNodeCreated, p)
 		} else {
-			s.watches.add(p, c, watchData)
+			s.watches.data.add(p, c, modeStandard)
 		}
 	}
 	for _, p := range req.ChildWatches {
@@ -594,14 +593,14 @@ func (s *Server) opSetWatches(c *conn, xid int32, req *proto.SetWatches) {
 		case n.pzxid > rel:
 			s.notify(c, proto.EventNodeChildrenChanged, p)
 		default:
-			s.watches.add(p, c, watchChild)
+			s.watches.child.add(p, c, modeStandard)
 		}
 	}
 	for _, p := range req.PersistentWatches {
-		s.watches.add(p, c, watchPersistent)
+		s.watches.addWatch(p, c, modePersistent)
 	}
 	for _, p := range req.PersistentRecursive {
-		s.watches.add(p, c, watchRecursive)
+		s.watches.addWatch(p, c, modeRecursive)
 	}
 	s.reply(c, xid, 0, nil)
 }

@@ -79,7 +79,7 @@ func New(opts ...Option) (*Server, error) {
 		connsChanged: make(chan struct{}),
 		tree:         newTree(),
 		sessions:     make(map[int64]*session),
-		watches:      watchRegistry{paths: make(map[string]*pathWatches)},
+		watches:      newWatchRegistry(),
 		failNext:     make(map[int32][]int32),
 		gone:         make(map[int64][]chan struct{}),
 	}

@@ -108,6 +108,9 @@ func newTree() *tree {
 	add(zookeeperPath, openACL)
 	add(quotaPath, openACL)
 	add(configPath, readACL)
+	// DataTree.addConfigNode sets the config node's ACL with version -1,
+	// which becomes its aversion.
+	t.nodes[configPath].aversion = -1
 	return t
 }
 

@@ -8,160 +8,144 @@ import (
 // are gone with its connection until the client re-registers them with
 // setWatches on the next one.
 //
-// The layout mirrors the real server's two watch managers. The data manager
-// holds standard data (and exist) watches, persistent watches and
-// persistent-recursive watches; the child manager holds standard child
-// watches and persistent watches. A persistent watch therefore sits in both,
-// a recursive one in the data manager only, which is why a recursive watch
-// never sees NodeChildrenChanged.
+// The layout is the 3.8 server's: two watch managers (WatchManager), one
+// for data watches and one for child watches. Each holds, per path, the
+// connections watching it, and per connection and path one mode (its
+// WatcherModeManager): standard (fires once), persistent, or persistent
+// recursive. A getData or exists watch goes into the data manager, a
+// getChildren watch into the child manager, an addWatch into both (a
+// recursive one too; the child manager never fires it, as recursive
+// watches skip NodeChildrenChanged).
 //
-// Unlike 3.6–3.8 (where a connection's standard and persistent watch on the
-// same path overwrite each other's mode), the modes coexist here, as in 3.9.
-
-type pathWatches struct {
-	data       map[*conn]struct{} // standard data and exist watches (data manager)
-	child      map[*conn]struct{} // standard child watches (child manager)
-	persistent map[*conn]struct{} // both managers, exact path
-	recursive  map[*conn]struct{} // data manager, the path and below
-}
-
-func (pw *pathWatches) sets() []map[*conn]struct{} {
-	return []map[*conn]struct{}{pw.data, pw.child, pw.persistent, pw.recursive}
-}
-
-func (pw *pathWatches) empty() bool {
-	return len(pw.data) == 0 && len(pw.child) == 0 && len(pw.persistent) == 0 && len(pw.recursive) == 0
-}
-
-// watchRegistry holds every watch by path. Owned by run.
-type watchRegistry struct {
-	paths map[string]*pathWatches
-}
-
-type watchKind uint8
+// One mode per connection and path means that a later watch replaces the
+// mode of an earlier one on the same path, in that manager, as on 3.6–3.8:
+// a getData watch on a path with a persistent (or recursive) watch of the
+// same connection turns its data-manager entry into a standard watch,
+// which is removed when it fires: the persistent watch then gets no more
+// data events. 3.9 keeps the modes apart (ZOOKEEPER-4466); this server
+// does not.
+type watchMode uint8
 
 const (
-	watchData watchKind = iota
-	watchChild
-	watchPersistent
-	watchRecursive
+	modeStandard watchMode = iota
+	modePersistent
+	modeRecursive
 )
 
-func (w *watchRegistry) add(path string, c *conn, k watchKind) {
-	pw := w.paths[path]
-	if pw == nil {
-		pw = &pathWatches{
-			data:       make(map[*conn]struct{}),
-			child:      make(map[*conn]struct{}),
-			persistent: make(map[*conn]struct{}),
-			recursive:  make(map[*conn]struct{}),
-		}
-		w.paths[path] = pw
-	}
-	pw.sets()[k][c] = struct{}{}
+type modeKey struct {
+	c    *conn
+	path string
 }
 
-func (w *watchRegistry) tidy(path string) {
-	if pw := w.paths[path]; pw != nil && pw.empty() {
-		delete(w.paths, path)
-	}
+// watchManager is one of the real server's WatchManagers. Owned by run.
+type watchManager struct {
+	table  map[string]map[*conn]struct{} // watchTable: path -> connections
+	byConn map[*conn]map[string]struct{} // watch2Paths: connection -> paths
+	modes  map[modeKey]watchMode         // only modes other than standard
 }
 
-func (w *watchRegistry) removeConn(c *conn) {
-	for path, pw := range w.paths {
-		for _, set := range pw.sets() {
-			delete(set, c)
-		}
-		if pw.empty() {
-			delete(w.paths, path)
-		}
+func newWatchManager() *watchManager {
+	return &watchManager{
+		table:  make(map[string]map[*conn]struct{}),
+		byConn: make(map[*conn]map[string]struct{}),
+		modes:  make(map[modeKey]watchMode),
 	}
 }
 
-// setsFor maps a WatcherType (checkWatches, removeWatches) to the watch sets
-// it names, with 3.9 meanings: Children and Data are the standard watches,
-// Any is every kind, Persistent and PersistentRecursive (3.9 only) their own
-// kind. ok is false for an unknown type.
-func setsFor(pw *pathWatches, wtype int32) (sets []map[*conn]struct{}, ok bool) {
-	switch wtype {
-	case proto.WatcherChildren:
-		return []map[*conn]struct{}{pw.child}, true
-	case proto.WatcherData:
-		return []map[*conn]struct{}{pw.data}, true
-	case proto.WatcherAny:
-		return pw.sets(), true
-	case proto.WatcherPersistent:
-		return []map[*conn]struct{}{pw.persistent}, true
-	case proto.WatcherPersistentRecursive:
-		return []map[*conn]struct{}{pw.recursive}, true
+// add is WatchManager.addWatch: the connection watches path, in mode,
+// replacing the mode of any watch it had there.
+func (m *watchManager) add(path string, c *conn, mode watchMode) {
+	set := m.table[path]
+	if set == nil {
+		set = make(map[*conn]struct{})
+		m.table[path] = set
 	}
-	return nil, false
+	set[c] = struct{}{}
+	paths := m.byConn[c]
+	if paths == nil {
+		paths = make(map[string]struct{})
+		m.byConn[c] = paths
+	}
+	paths[path] = struct{}{}
+	if mode == modeStandard {
+		delete(m.modes, modeKey{c, path})
+	} else {
+		m.modes[modeKey{c, path}] = mode
+	}
 }
 
-func validWatcherType(wtype int32) bool {
-	return wtype >= proto.WatcherChildren && wtype <= proto.WatcherPersistentRecursive
-}
+func (m *watchManager) mode(c *conn, path string) watchMode { return m.modes[modeKey{c, path}] }
 
-// check reports whether c holds a watch of type wtype on path; with remove
-// set it also removes what it found.
-func (w *watchRegistry) check(path string, c *conn, wtype int32, remove bool) bool {
-	pw := w.paths[path]
-	if pw == nil {
+// unlink removes c from path's set, and the set when empty.
+func (m *watchManager) unlink(path string, c *conn) bool {
+	set := m.table[path]
+	if _, ok := set[c]; !ok {
 		return false
 	}
-	sets, _ := setsFor(pw, wtype)
-	found := false
-	for _, set := range sets {
-		if _, ok := set[c]; ok {
-			found = true
-			if remove {
-				delete(set, c)
-			}
-		}
+	delete(set, c)
+	if len(set) == 0 {
+		delete(m.table, path)
 	}
-	w.tidy(path)
-	return found
+	return true
 }
 
-// fire delivers the events of one committed change (DataTree.createNode,
-// deleteNode, setData).
-func (s *Server) fire(tr trigger) {
-	switch tr.kind {
-	case trigCreated:
-		s.deliver(s.dataTrigger(tr.path), proto.EventNodeCreated, tr.path, nil)
-		s.deliver(s.childTrigger(tr.parent), proto.EventNodeChildrenChanged, tr.parent, nil)
-	case trigDeleted:
-		// NodeDeleted goes to data and child watchers of the path, once per
-		// connection.
-		got := s.dataTrigger(tr.path)
-		s.deliver(got, proto.EventNodeDeleted, tr.path, nil)
-		s.deliver(s.childTrigger(tr.path), proto.EventNodeDeleted, tr.path, got)
-		s.deliver(s.childTrigger(tr.parent), proto.EventNodeChildrenChanged, tr.parent, nil)
-	case trigDataChanged:
-		s.deliver(s.dataTrigger(tr.path), proto.EventNodeDataChanged, tr.path, nil)
+// remove is WatchManager.removeWatcher(path, watcher): it reports whether
+// the connection had a watch there.
+func (m *watchManager) remove(path string, c *conn) bool {
+	paths := m.byConn[c]
+	if _, ok := paths[path]; !ok {
+		return false
 	}
+	delete(paths, path)
+	if len(paths) == 0 {
+		delete(m.byConn, c)
+	}
+	if !m.unlink(path, c) {
+		return false
+	}
+	delete(m.modes, modeKey{c, path})
+	return true
 }
 
-// dataTrigger collects, and for one-shot watches removes, the data manager's
-// watchers of an event on path: recursive watches on the path and every
-// ancestor, standard and persistent watches on the path itself.
-func (s *Server) dataTrigger(path string) map[*conn]struct{} {
+// removeConn drops every watch of a connection.
+func (m *watchManager) removeConn(c *conn) {
+	for path := range m.byConn[c] {
+		m.unlink(path, c)
+		delete(m.modes, modeKey{c, path})
+	}
+	delete(m.byConn, c)
+}
+
+// contains is WatchManager.containsWatcher as 3.8 has it: it reports
+// whether ANY connection watches the path (it never looks at which one),
+// so checkWatches succeeds for a path that only another session watches.
+func (m *watchManager) contains(path string) bool { return len(m.table[path]) > 0 }
+
+// trigger is WatchManager.triggerWatch: it collects the connections an
+// event on path goes to (recursive watches on the path and its ancestors,
+// except for NodeChildrenChanged; every other watch on the path itself),
+// removes the standard watches it fires, and returns the connections.
+func (m *watchManager) trigger(path string, evType int32) map[*conn]struct{} {
 	out := make(map[*conn]struct{})
 	for p := path; ; p = parentOrRoot(p) {
-		if pw := s.watches.paths[p]; pw != nil {
-			for c := range pw.recursive {
+		for c := range m.table[p] {
+			switch mode := m.mode(c, p); {
+			case mode == modeRecursive:
+				if evType != proto.EventNodeChildrenChanged {
+					out[c] = struct{}{}
+				}
+			case p == path:
 				out[c] = struct{}{}
-			}
-			if p == path {
-				for c := range pw.data {
-					out[c] = struct{}{}
+				if mode == modeStandard {
+					m.unlink(p, c)
+					if paths := m.byConn[c]; paths != nil {
+						delete(paths, p)
+						if len(paths) == 0 {
+							delete(m.byConn, c)
+						}
+					}
 				}
-				clear(pw.data)
-				for c := range pw.persistent {
-					out[c] = struct{}{}
-				}
 			}
-			s.watches.tidy(p)
 		}
 		if p == "/" || p == "" {
 			return out
@@ -169,20 +153,87 @@ func (s *Server) dataTrigger(path string) map[*conn]struct{} {
 	}
 }
 
-// childTrigger collects the child manager's watchers of an event on path.
-func (s *Server) childTrigger(path string) map[*conn]struct{} {
-	out := make(map[*conn]struct{})
-	if pw := s.watches.paths[path]; pw != nil {
-		for c := range pw.child {
-			out[c] = struct{}{}
-		}
-		clear(pw.child)
-		for c := range pw.persistent {
-			out[c] = struct{}{}
-		}
-		s.watches.tidy(path)
+// watchRegistry holds the two managers. Owned by run.
+type watchRegistry struct {
+	data  *watchManager
+	child *watchManager
+}
+
+func newWatchRegistry() watchRegistry {
+	return watchRegistry{data: newWatchManager(), child: newWatchManager()}
+}
+
+func (w *watchRegistry) removeConn(c *conn) {
+	w.data.removeConn(c)
+	w.child.removeConn(c)
+}
+
+// addWatch is DataTree.addWatch (opcode 106): both managers, whatever the
+// mode.
+func (w *watchRegistry) addWatch(path string, c *conn, mode watchMode) {
+	w.data.add(path, c, mode)
+	w.child.add(path, c, mode)
+}
+
+// validWatcherType reports whether a 3.8 server knows a WatcherType
+// (checkWatches, removeWatches): Children 1, Data 2, Any 3. The 3.9 types
+// Persistent 4 and PersistentRecursive 5 make WatcherType.fromInt throw,
+// which the server answers with -5 MarshallingError.
+func validWatcherType(wtype int32) bool {
+	return wtype >= proto.WatcherChildren && wtype <= proto.WatcherAny
+}
+
+// managers returns the managers a WatcherType names.
+func (w *watchRegistry) managers(wtype int32) []*watchManager {
+	switch wtype {
+	case proto.WatcherChildren:
+		return []*watchManager{w.child}
+	case proto.WatcherData:
+		return []*watchManager{w.data}
 	}
-	return out
+	return []*watchManager{w.child, w.data}
+}
+
+// check is DataTree.containsWatcher (with its 3.8 flaw: see contains).
+func (w *watchRegistry) check(path string, wtype int32) bool {
+	for _, m := range w.managers(wtype) {
+		if m.contains(path) {
+			return true
+		}
+	}
+	return false
+}
+
+// remove is DataTree.removeWatch: the connection's watches of the type on
+// path; it reports whether there were any.
+func (w *watchRegistry) remove(path string, c *conn, wtype int32) bool {
+	removed := false
+	for _, m := range w.managers(wtype) {
+		if m.remove(path, c) {
+			removed = true
+		}
+	}
+	return removed
+}
+
+// fire delivers the events of one committed change (DataTree.createNode,
+// deleteNode, setData).
+func (s *Server) fire(tr trigger) {
+	w := &s.watches
+	switch tr.kind {
+	case trigCreated:
+		s.deliver(w.data.trigger(tr.path, proto.EventNodeCreated), proto.EventNodeCreated, tr.path, nil)
+		s.deliver(w.child.trigger(tr.parent, proto.EventNodeChildrenChanged), proto.EventNodeChildrenChanged, tr.parent, nil)
+	case trigDeleted:
+		// NodeDeleted goes to data and child watchers of the path, once per
+		// connection.
+		got := w.data.trigger(tr.path, proto.EventNodeDeleted)
+		s.deliver(got, proto.EventNodeDeleted, tr.path, nil)
+		s.deliver(w.child.trigger(tr.path, proto.EventNodeDeleted), proto.EventNodeDeleted, tr.path, got)
+		s.deliver(w.child.trigger(tr.parent, proto.EventNodeChildrenChanged), proto.EventNodeChildrenChanged, tr.parent, nil)
+	case trigDataChanged:
+		s.deliver(w.data.trigger(tr.path, proto.EventNodeDataChanged), proto.EventNodeDataChanged, tr.path, nil)
+	}
 }
 
 func parentOrRoot(p string) string {

@@ -148,16 +148,81 @@ func TestCheckAndRemoveWatches(t *testing.T) {
 	eq(t, "remove again", remove("/a", proto.WatcherAny), proto.ErrNoWatcher)
 	eq(t, "bad type", check("/a", 9), proto.ErrMarshallingError)
 
+	// The 3.9 types Persistent (4) and PersistentRecursive (5) are unknown
+	// to 3.8: MarshallingError.
 	c.mustCall(0, proto.OpAddWatch, &proto.PathTypeRequest{Path: "/a", Type: proto.AddWatchPersistentRecursive}, nil)
-	eq(t, "recursive as Persistent", check("/a", proto.WatcherPersistent), proto.ErrNoWatcher)
-	eq(t, "recursive", check("/a", proto.WatcherPersistentRecursive), int32(0))
-	eq(t, "remove recursive", remove("/a", proto.WatcherPersistentRecursive), int32(0))
+	eq(t, "type Persistent", check("/a", proto.WatcherPersistent), proto.ErrMarshallingError)
+	eq(t, "type PersistentRecursive", remove("/a", proto.WatcherPersistentRecursive), proto.ErrMarshallingError)
+	// addWatch puts a recursive watch in both managers (3.8.0).
+	eq(t, "recursive as Children", check("/a", proto.WatcherChildren), int32(0))
+	eq(t, "recursive as Data", check("/a", proto.WatcherData), int32(0))
+	eq(t, "remove recursive", remove("/a", proto.WatcherAny), int32(0))
 	c.mustCall(0, proto.OpAddWatch, &proto.PathTypeRequest{Path: "/a", Type: proto.AddWatchPersistent}, nil)
-	eq(t, "persistent", check("/a", proto.WatcherPersistent), int32(0))
-	eq(t, "remove persistent", remove("/a", proto.WatcherPersistent), int32(0))
+	eq(t, "remove persistent from the data manager", remove("/a", proto.WatcherData), int32(0))
+	eq(t, "persistent left in the child manager", check("/a", proto.WatcherChildren), int32(0))
+	eq(t, "remove persistent", remove("/a", proto.WatcherChildren), int32(0))
 	// Removed watches do not fire.
 	c.setData("/a", nil, -1)
 	c.expectNoEvents()
+
+	// 3.8's containsWatcher looks at the path only: another connection's
+	// watch makes checkWatches succeed; removeWatches is per connection.
+	o := connect(t, s.Addr(0), long)
+	o.getData("/a", true)
+	eq(t, "another connection's watch", check("/a", proto.WatcherData), int32(0))
+	eq(t, "another connection's watch, children", check("/a", proto.WatcherChildren), proto.ErrNoWatcher)
+	eq(t, "remove another connection's watch", remove("/a", proto.WatcherData), proto.ErrNoWatcher)
+	c.setData("/a", nil, -1)
+	o.expectEvent(proto.EventNodeDataChanged, "/a")
+	c.expectNoEvents()
+}
+
+// TestWatchModeReplaced: one mode per connection, path and manager, as on
+// 3.6–3.8: a standard watch set on a path where the connection has a
+// persistent or recursive watch replaces it in that manager, and is gone
+// once it fires.
+func TestWatchModeReplaced(t *testing.T) {
+	s := start(t)
+	c := connect(t, s.Addr(0), long)
+	w := connect(t, s.Addr(0), long)
+	c.create("/p", nil, 0)
+	c.create("/r", nil, 0)
+	w.mustCall(0, proto.OpAddWatch, &proto.PathTypeRequest{Path: "/p", Type: proto.AddWatchPersistent}, nil)
+	w.mustCall(0, proto.OpAddWatch, &proto.PathTypeRequest{Path: "/r", Type: proto.AddWatchPersistentRecursive}, nil)
+	w.getData("/p", true)
+	w.getData("/r", true)
+	c.setData("/p", []byte("1"), -1)
+	c.setData("/r", []byte("1"), -1)
+	w.expectEvent(proto.EventNodeDataChanged, "/p")
+	w.expectEvent(proto.EventNodeDataChanged, "/r")
+	// The data-manager entries were standard, and fired: gone.
+	c.setData("/p", []byte("2"), -1)
+	c.setData("/r", []byte("2"), -1)
+	c.create("/r/kid", nil, 0)
+	// The child manager still holds /p as persistent.
+	c.create("/p/kid", nil, 0)
+	w.expectEvent(proto.EventNodeChildrenChanged, "/p")
+	w.expectNoEvents()
+
+	// A persistent watch added over a standard one makes it persistent.
+	c.create("/q", nil, 0)
+	w.getData("/q", true)
+	w.mustCall(0, proto.OpAddWatch, &proto.PathTypeRequest{Path: "/q", Type: proto.AddWatchPersistent}, nil)
+	c.setData("/q", []byte("1"), -1)
+	c.setData("/q", []byte("2"), -1)
+	w.expectEvent(proto.EventNodeDataChanged, "/q")
+	w.expectEvent(proto.EventNodeDataChanged, "/q")
+	// A child watch leaves a recursive watch alone: recursive watches
+	// live in the data manager for events.
+	c.create("/rr", nil, 0)
+	w.mustCall(0, proto.OpAddWatch, &proto.PathTypeRequest{Path: "/rr", Type: proto.AddWatchPersistentRecursive}, nil)
+	w.children("/rr", true)
+	c.create("/rr/a", nil, 0)
+	w.expectEvent(proto.EventNodeCreated, "/rr/a")
+	w.expectEvent(proto.EventNodeChildrenChanged, "/rr")
+	c.setData("/rr/a", []byte("1"), -1)
+	w.expectEvent(proto.EventNodeDataChanged, "/rr/a")
+	w.expectNoEvents()
 }
 
 func TestSetWatchesCatchUp(t *testing.T) {

@@ -1,0 +1,17 @@
+package conformance
+
+// cases lists every conformance case, in the order they run.
+func cases() []conformanceCase {
+	var all []conformanceCase
+	for _, group := range [][]conformanceCase{
+		opsCases,
+		multiCases,
+		watchCases,
+		sessionCases,
+		aclCases,
+		extCases,
+	} {
+		all = append(all, group...)
+	}
+	return all
+}
