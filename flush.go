@@ -86,7 +86,8 @@ func (c *Conn) writeLoop(l *link) {
 			}
 			var wl *link
 			wl, rest, _ = c.takeBatchHeld()
-			if wl != l {
+			if wl != l || len(rest) == 0 {
+				c.putBatch(rest)
 				rest = nil
 			}
 		}
@@ -103,6 +104,7 @@ func (c *Conn) takeBatch() (l *link, wbuf []byte, more bool) {
 	if len(wbuf) > 0 {
 		return l, wbuf, false
 	}
+	c.putBatch(wbuf) // keep the buffer for the next flusher
 	c.flushing.Store(false)
 	// A request queued after our look but before the release found the
 	// role taken: look once more.
