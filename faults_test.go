@@ -10,6 +10,7 @@ package zk_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strings"
@@ -565,4 +566,75 @@ func TestFaultOneWayPartitionWhileNotificationsFlow(t *testing.T) {
 	require.ErrorContains(t, cs[i].Err, "read timeout")
 	require.Greater(t, events, 3, "notifications flowed during the partition")
 	t.Logf("one-way partition detected after %d notifications: %v", events, cs[i].Err)
+}
+
+// TestFaultWriteBackpressureKeepsLink: the server stops reading for a
+// moment (a second, far below the read timeout) while the handle has many
+// megabytes to send, so its writes block for a while, then everything
+// flows again. That is a slow moment, not a dead link: every call
+// succeeds and no Disconnected is reported, over plain TCP and over TLS
+// alike. (After a Write on a tls.Conn times out, "the TLS state is corrupt
+// and all future writes will return the same error": a short write
+// deadline used as a hand-off signal would kill a healthy TLS link.)
+func TestFaultWriteBackpressureKeepsLink(t *testing.T) {
+	cert, pool := selfSigned(t)
+	for _, useTLS := range []bool{false, true} {
+		name := "plain"
+		if useTLS {
+			name = "TLS"
+		}
+		t.Run(name, func(t *testing.T) {
+			const T = 20 * time.Second
+			var srvOpts []testserver.Option
+			var cliOpts []zk.Option
+			if useTLS {
+				srvOpts = append(srvOpts, testserver.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))
+				cliOpts = append(cliOpts, zk.WithTLS(&tls.Config{RootCAs: pool}))
+			}
+			srv := wideServer(t, srvOpts...)
+			p := faultproxy.Start(t, srv.Addr(0))
+			rec := newRecorder()
+			c := connect(t, p.Addr(), append(cliOpts, rec.option(), zk.WithSessionTimeout(T))...)
+			ctx := testCtx(t)
+			_, err := c.Create(ctx, "/big", nil, zk.CreatePersistent, zk.OpenACL)
+			require.NoError(t, err)
+
+			p.Pause(faultproxy.ClientToServer, true)
+			const calls = 24 // 24 MB: more than the proxy and the kernel hold
+			data := make([]byte, 1000<<10)
+			errs := make(chan error, calls)
+			for range calls {
+				go func() {
+					_, err := c.Set(ctx, "/big", data, -1)
+					errs <- err
+				}()
+			}
+			// Let the writes pile up against the paused direction, then let
+			// them through.
+			time.Sleep(time.Second) // the fault's duration, not a wait for an event
+			p.Pause(faultproxy.ClientToServer, false)
+			var failed []error
+			for range calls {
+				select {
+				case err := <-errs:
+					if err != nil {
+						failed = append(failed, err)
+					}
+				case <-time.After(waitTime):
+					t.Fatal("a call never returned")
+				}
+			}
+			cs := rec.snapshot()
+			for _, ch := range cs {
+				if ch.Event == zk.EventDisconnected {
+					t.Errorf("a one-second write stall dropped the link: %v", ch.Err)
+				}
+			}
+			require.Empty(t, failed, "calls failed after a one-second stall")
+			require.Equal(t, []step{
+				{zk.StateConnecting, zk.EventNone},
+				{zk.StateConnected, zk.EventSyncConnected},
+			}, steps(cs), fmtChanges(cs))
+		})
+	}
 }

@@ -25,7 +25,9 @@ const callerWritePatience = 20 * time.Millisecond
 // request another flusher will write returns at once. When the socket does
 // not take the bytes within callerWritePatience, the rest goes to the
 // link's writer goroutine, which keeps the flusher's role until the queue
-// is empty, and the caller returns to wait for its reply (or its ctx).
+// is empty, and the caller returns to wait for its reply (or its ctx). Over
+// TLS, where a timed-out write leaves the connection unusable, the writer
+// goroutine does every write.
 func (c *Conn) flush() {
 	for {
 		if !c.flushing.CompareAndSwap(false, true) {
@@ -37,6 +39,18 @@ func (c *Conn) flush() {
 				return
 			}
 			continue
+		}
+		if c.cfg.useTLS {
+			// A TLS connection whose write timed out is unusable, so a
+			// caller cannot try a short write: the writer goroutine writes.
+			select {
+			case l.backlog <- wbuf:
+				return
+			case <-l.failed:
+				c.putBatch(wbuf)
+				c.flushing.Store(false)
+				return
+			}
 		}
 		now := time.Now()
 		l.conn.SetWriteDeadline(now.Add(callerWritePatience))

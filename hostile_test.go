@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -58,28 +59,77 @@ func (hs *hostileServer) accept() {
 		hs.mu.Lock()
 		hs.conns = append(hs.conns, nc)
 		hs.mu.Unlock()
-		hc := &hostileConn{
-			nc:   nc,
-			fr:   proto.NewFrameReader(nc, 16<<20),
-			reqs: make(chan hostileReq, 256),
-			done: make(chan struct{}),
-			quit: hs.quit,
-			wg:   &hs.wg,
-		}
-		hs.wg.Add(1)
-		go func() {
-			defer hs.wg.Done()
-			defer nc.Close()
-			hs.script(n, hc)
-			if hc.serving {
-				// Keep the link up while the handle wants it.
-				select {
-				case <-hc.done:
-				case <-hs.quit:
-				}
-			}
-		}()
+		runHostileConn(n, nc, hs.script, hs.quit, &hs.wg)
 	}
+}
+
+// runHostileConn runs script on nc in a goroutine counted by wg; the
+// connection is closed when the script is done and, if it served, when the
+// handle has gone or quit is closed.
+func runHostileConn(n int, nc net.Conn, script func(int, *hostileConn), quit chan struct{}, wg *sync.WaitGroup) {
+	hc := &hostileConn{
+		nc:        nc,
+		fr:        proto.NewFrameReader(nc, 16<<20),
+		reqs:      make(chan hostileReq, 256),
+		done:      make(chan struct{}),
+		watchesIn: make(chan struct{}),
+		quit:      quit,
+		wg:        wg,
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer nc.Close()
+		script(n, hc)
+		if hc.serving {
+			// Keep the link up while the handle wants it.
+			select {
+			case <-hc.done:
+			case <-quit:
+			}
+		}
+	}()
+}
+
+// pipeServer is a hostile server without sockets: its dialer (for
+// zk.WithDialer) hands the handle one end of a net.Pipe whose other end runs
+// the script; only the first dial succeeds.
+type pipeServer struct {
+	script func(int, *hostileConn)
+	quit   chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex // guards n and conns
+	n      int
+	conns  []net.Conn
+}
+
+func startPipeServer(t testing.TB, script func(int, *hostileConn)) *pipeServer {
+	ps := &pipeServer{script: script, quit: make(chan struct{})}
+	t.Cleanup(func() {
+		close(ps.quit)
+		ps.mu.Lock()
+		for _, nc := range ps.conns {
+			nc.Close()
+		}
+		ps.mu.Unlock()
+		ps.wg.Wait()
+	})
+	return ps
+}
+
+var errNoMoreDials = errors.New("hostile pipe server: one connection only")
+
+func (ps *pipeServer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.n++
+	if ps.n > 1 {
+		return nil, errNoMoreDials
+	}
+	client, server := net.Pipe()
+	ps.conns = append(ps.conns, client, server)
+	runHostileConn(ps.n, server, ps.script, ps.quit, &ps.wg)
+	return client, nil
 }
 
 // close stops the listener, closes every connection and waits for every
@@ -101,14 +151,17 @@ func (hs *hostileServer) close() {
 
 // hostileConn is one connection of a hostileServer.
 type hostileConn struct {
-	nc      net.Conn
-	fr      *proto.FrameReader
-	wmu     sync.Mutex // serializes writes
-	reqs    chan hostileReq
-	done    chan struct{} // closed when the responder exits
-	quit    <-chan struct{}
-	wg      *sync.WaitGroup
-	serving bool
+	nc   net.Conn
+	fr   *proto.FrameReader
+	wmu  sync.Mutex // serializes writes
+	reqs chan hostileReq
+	done chan struct{} // closed when the responder exits
+	quit <-chan struct{}
+	// watchesIn is closed once the responder has answered a SetWatches.
+	watchesIn   chan struct{}
+	watchesOnce sync.Once
+	wg          *sync.WaitGroup
+	serving     bool
 }
 
 // hostileReq is a request the handle sent.
@@ -173,6 +226,7 @@ func (hc *hostileConn) serve() {
 				continue
 			case proto.OpSetWatches, proto.OpSetWatches2:
 				hc.write(replyFrame(h.Xid, 0, 0))
+				hc.watchesOnce.Do(func() { close(hc.watchesIn) })
 				continue
 			}
 			select {
@@ -388,15 +442,24 @@ func hostileCases() []hostileCase {
 // healthy one after a failed handshake).
 func TestHostileServer(t *testing.T) {
 	healthy := wideServer(t)
-	for _, tc := range hostileCases() {
+	for i, tc := range hostileCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			outcome := runHostileCase(t, healthy.Addr(0), tc)
+			outcome := runHostileCase(t, healthy.Addr(0), fmt.Sprintf("/eph%d", i), tc)
 			t.Logf("OUTCOME %s: %s", tc.name, outcome)
 		})
 	}
 }
 
-func runHostileCase(t *testing.T, healthyAddr string, tc hostileCase) string {
+// fmtChangesErr is fmtChanges with each change's error.
+func fmtChangesErr(cs []zk.StateChange) string {
+	var b strings.Builder
+	for _, c := range cs {
+		fmt.Fprintf(&b, "\n  %s (server %s, err %v)", c, c.Server, c.Err)
+	}
+	return b.String()
+}
+
+func runHostileCase(t *testing.T, healthyAddr, eph string, tc hostileCase) string {
 	arm := make(chan struct{})
 	hs := startHostile(t, func(n int, hc *hostileConn) {
 		if tc.handshake != nil {
@@ -419,6 +482,12 @@ func runHostileCase(t *testing.T, healthyAddr string, tc hostileCase) string {
 		case <-hc.quit:
 			return
 		}
+		// The handle re-registers its watch (on /w) first thing; the
+		// misbehaviour comes after that answer, not in its place.
+		select {
+		case <-hc.watchesIn:
+		case <-time.After(waitTime):
+		}
 		var r hostileReq
 		if tc.call {
 			var ok bool
@@ -436,10 +505,7 @@ func runHostileCase(t *testing.T, healthyAddr string, tc hostileCase) string {
 	other := connect(t, healthyAddr)
 	ctx := testCtx(t)
 	id := c.SessionID()
-	_, err := c.Create(ctx, "/eph", nil, zk.CreateEphemeral, zk.OpenACL)
-	if errors.Is(err, zk.ErrNodeExists) {
-		t.Fatal("a previous case's session still holds /eph")
-	}
+	_, err := c.Create(ctx, eph, nil, zk.CreateEphemeral, zk.OpenACL)
 	require.NoError(t, err)
 	_, err = other.Create(ctx, "/w", nil, zk.CreatePersistent, zk.OpenACL)
 	if !errors.Is(err, zk.ErrNodeExists) {
@@ -517,8 +583,8 @@ func runHostileCase(t *testing.T, healthyAddr string, tc hostileCase) string {
 	})
 	requireChain(t, cs)
 	require.Equal(t, id, cs[i].SessionID, fmtChanges(cs))
-	_, st, err := c.Get(ctx, "/eph")
-	require.NoError(t, err)
+	_, st, err := c.Get(ctx, eph)
+	require.NoError(t, err, "state changes:%s", fmtChangesErr(rec.snapshot()))
 	require.Equal(t, id, st.EphemeralOwner)
 	// The watch set before the episode is still registered, and fires once.
 	_, err = other.Set(ctx, "/w", []byte("changed"), -1)
@@ -544,7 +610,7 @@ func runHostileCase(t *testing.T, healthyAddr string, tc hostileCase) string {
 			require.ErrorIs(t, lost.Err, zk.ErrProtocol, "error: %v", lost.Err)
 		}
 		outcome = "dropped (" + lost.From.String() + " -> " + lost.To.String() + "): " + msg +
-			"; wraps ErrProtocol=" + boolString(errors.Is(lost.Err, zk.ErrProtocol))
+			"; wraps ErrProtocol=" + strconv.FormatBool(errors.Is(lost.Err, zk.ErrProtocol))
 		if tc.call {
 			outcome += "; the call returned " + describeResult(data, callErr)
 		}
@@ -558,13 +624,6 @@ func describeResult(data []byte, err error) string {
 		return "error " + err.Error()
 	}
 	return "data " + string(data)
-}
-
-func boolString(b bool) string {
-	if b {
-		return "true"
-	}
-	return "false"
 }
 
 func kib(n uint64) string { return fmt.Sprintf("%.1f KiB", float64(n)/1024) }
@@ -606,7 +665,8 @@ func hostileSeeds() [][]byte {
 
 // FuzzHostileReplies: after a valid handshake the server answers the
 // handle's first request (GetW /x, xid 1) with fuzzer-chosen bytes and then
-// closes. The handle must not panic, must end the call and the link (with
+// closes. The server is at the other end of a net.Pipe (no sockets, so
+// nothing piles up in TIME_WAIT while fuzzing). The handle must not panic, must end the call and the link (with
 // an error), deliver the watch's one event if a watch was set, and Close
 // must return.
 func FuzzHostileReplies(f *testing.F) {
@@ -614,10 +674,7 @@ func FuzzHostileReplies(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		hs := startHostile(t, func(n int, hc *hostileConn) {
-			if n > 1 {
-				return
-			}
+		ps := startPipeServer(t, func(n int, hc *hostileConn) {
 			req, err := hc.readConnect()
 			if err != nil || hc.acceptSession(req) != nil {
 				return
@@ -630,8 +687,8 @@ func FuzzHostileReplies(f *testing.F) {
 			hc.nc.Close()
 		})
 		rec := newRecorder()
-		c, err := zk.New(hs.addr(), rec.option(), zk.WithSessionTimeout(20*time.Second),
-			zk.WithBackoff(fixedBackoff(20*time.Millisecond)))
+		c, err := zk.New("hostile:2181", rec.option(), zk.WithDialer(ps.dial),
+			zk.WithSessionTimeout(20*time.Second), zk.WithBackoff(fixedBackoff(20*time.Millisecond)))
 		require.NoError(t, err)
 		defer c.Close()
 
