@@ -1,0 +1,319 @@
+package soak
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// The linearizability model: one register per node, holding (version,
+// data). A Set with an expected version succeeds only if it matches and
+// then bumps the version; a read returns (version, data).
+
+// regState is a register's value.
+type regState struct {
+	version int32
+	data    string
+}
+
+// initialData is what every register holds at version 0.
+const initialData = "init"
+
+// Outcomes of a register operation.
+const (
+	outOK      = iota // Set applied; version is the new version
+	outBad            // Set refused with ErrBadVersion: not applied
+	outUnknown        // Set without a definite answer: may or may not have applied
+	outRead           // a read: version and data
+)
+
+type regInput struct {
+	key    string
+	set    bool
+	expect int32  // Set: the version it expects
+	data   string // Set: the data it writes
+	server string // a read: the server that answered it (the model ignores it)
+}
+
+type regOutput struct {
+	kind    int
+	version int32
+	data    string
+}
+
+func registerModel() porcupine.Model {
+	return porcupine.Model{
+		Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
+			by := map[string][]porcupine.Operation{}
+			for _, op := range h {
+				k := op.Input.(regInput).key
+				by[k] = append(by[k], op)
+			}
+			keys := make([]string, 0, len(by))
+			for k := range by {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			out := make([][]porcupine.Operation, 0, len(keys))
+			for _, k := range keys {
+				out = append(out, by[k])
+			}
+			return out
+		},
+		Init: func() any { return regState{version: 0, data: initialData} },
+		Step: func(state, input, output any) (bool, any) {
+			s, in, out := state.(regState), input.(regInput), output.(regOutput)
+			if !in.set {
+				return out.version == s.version && out.data == s.data, s
+			}
+			match := s.version == in.expect
+			next := regState{version: s.version + 1, data: in.data}
+			switch out.kind {
+			case outOK:
+				return match && out.version == next.version, next
+			case outBad:
+				return !match, s
+			default: // unknown: applied if it could be, at the point chosen for it
+				if match {
+					return true, next
+				}
+				return true, s
+			}
+		},
+		DescribeOperation: func(input, output any) string {
+			in, out := input.(regInput), output.(regOutput)
+			if !in.set {
+				return fmt.Sprintf("get(%s) -> v%d %q", in.key, out.version, out.data)
+			}
+			res := map[int]string{outOK: fmt.Sprintf("ok v%d", out.version), outBad: "bad version", outUnknown: "unknown"}[out.kind]
+			return fmt.Sprintf("set(%s, v%d, %q) -> %s", in.key, in.expect, in.data, res)
+		},
+		DescribeState: func(state any) string {
+			s := state.(regState)
+			return fmt.Sprintf("v%d %q", s.version, s.data)
+		},
+	}
+}
+
+// opRecord is one operation of any kind, for the record and for failure
+// reports.
+type opRecord struct {
+	client  int
+	session int64
+	kind    string
+	path    string
+	call    time.Duration // since the start of the soak
+	ret     time.Duration // -1: never returned a definite answer
+	result  string
+	server  string // the server the handle was on when the call returned
+}
+
+func (r opRecord) String() string {
+	ret := "?"
+	if r.ret >= 0 {
+		ret = r.ret.String()
+	}
+	return fmt.Sprintf("%12v %12v c%d 0x%x %-15s %-8s %-22s %s", r.call, ret, r.client, r.session, r.server, r.kind, r.path, r.result)
+}
+
+// history collects what every client did. Its methods are safe for
+// concurrent use.
+type history struct {
+	epoch time.Time
+
+	mu        sync.Mutex
+	regOps    []porcupine.Operation
+	all       []opRecord
+	okSets    map[string]int
+	unkSets   map[string]int
+	written   map[string]map[string]bool // register -> data of ok or unknown Sets
+	created   map[string]string          // acknowledged sequential path -> op id
+	attempted map[string]bool            // op ids of every sequential create
+	unkCreate int
+}
+
+func newHistory() *history {
+	return &history{
+		epoch:     time.Now(),
+		okSets:    map[string]int{},
+		unkSets:   map[string]int{},
+		written:   map[string]map[string]bool{},
+		created:   map[string]string{},
+		attempted: map[string]bool{},
+	}
+}
+
+// now is the time since the start, on the monotonic clock.
+func (h *history) now() time.Duration { return time.Since(h.epoch) }
+
+func (h *history) record(r opRecord) {
+	h.mu.Lock()
+	h.all = append(h.all, r)
+	h.mu.Unlock()
+}
+
+// set records a Set of key from version expect to data, called at call and
+// returned at ret with outcome kind (and the new version when it applied).
+func (h *history) set(client int, session int64, server, key string, expect int32, data string, kind int, version int32, call, ret time.Duration, result string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := int64(ret)
+	if kind == outUnknown {
+		r = math.MaxInt64 // may take effect at any time after the call
+		ret = -1
+	}
+	h.regOps = append(h.regOps, porcupine.Operation{
+		ClientId: client,
+		Input:    regInput{key: key, set: true, expect: expect, data: data},
+		Call:     int64(call),
+		Output:   regOutput{kind: kind, version: version},
+		Return:   r,
+	})
+	switch kind {
+	case outOK:
+		h.okSets[key]++
+	case outUnknown:
+		h.unkSets[key]++
+	}
+	if kind != outBad {
+		if h.written[key] == nil {
+			h.written[key] = map[string]bool{}
+		}
+		h.written[key][data] = true
+	}
+	h.all = append(h.all, opRecord{client, session, "set", key, call, ret, fmt.Sprintf("%s (%q)", result, data), server})
+}
+
+// read records a read of key that followed a sync.
+func (h *history) read(client int, session int64, server, key string, version int32, data string, call, ret time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.regOps = append(h.regOps, porcupine.Operation{
+		ClientId: client,
+		Input:    regInput{key: key, server: server},
+		Call:     int64(call),
+		Output:   regOutput{kind: outRead, version: version, data: data},
+		Return:   int64(ret),
+	})
+	h.all = append(h.all, opRecord{client, session, "syncget", key, call, ret, fmt.Sprintf("v%d %q", version, data), server})
+}
+
+// create records a sequential create of op id; path is "" unless it was
+// acknowledged.
+func (h *history) create(client int, session int64, server, id, path string, call, ret time.Duration, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.attempted[id] = true
+	res := "ok " + path
+	if path != "" {
+		h.created[path] = id
+	} else {
+		h.unkCreate++
+		ret = -1
+		res = "unknown: " + err.Error()
+	}
+	h.all = append(h.all, opRecord{client, session, "create", id, call, ret, res, server})
+}
+
+// leaderTimeline is the ensemble's leader over time, sampled.
+type leaderTimeline struct {
+	mu      sync.Mutex
+	at      []time.Duration
+	members []int // the leader's index, -1 for none
+}
+
+func (l *leaderTimeline) add(at time.Duration, member int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.members); n > 0 && l.members[n-1] == member {
+		return // only changes are kept
+	}
+	l.at = append(l.at, at)
+	l.members = append(l.members, member)
+}
+
+// ledDuring reports whether member was leader at any sample in [from, to]
+// or was the leader in force at from.
+func (l *leaderTimeline) ledDuring(member int, from, to time.Duration) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := sort.Search(len(l.at), func(i int) bool { return l.at[i] > from })
+	if i > 0 && l.members[i-1] == member {
+		return true
+	}
+	for ; i < len(l.at) && l.at[i] <= to; i++ {
+		if l.members[i] == member {
+			return true
+		}
+	}
+	return false
+}
+
+// leaderSafe splits the register history. ZooKeeper does not make a sync
+// that a leader serves wait for anything (CommitProcessor.needCommit:
+// matchSyncs is false on the leader), and a leader applies a committed
+// write to its own tree after telling the followers; so a synced read that
+// the leader answers can miss a write another client already saw
+// acknowledged (ZOOKEEPER-1675). kept holds the writes and the synced reads
+// answered by a member that was not leader around the read; leaderReads
+// holds the others.
+func leaderSafe(ops []porcupine.Operation, addrs []string, leaders *leaderTimeline, margin time.Duration) (kept, leaderReads []porcupine.Operation) {
+	member := map[string]int{}
+	for i, a := range addrs {
+		member[a] = i
+	}
+	for _, op := range ops {
+		in := op.Input.(regInput)
+		if !in.set && in.server != "" {
+			m, ok := member[in.server]
+			if ok && leaders.ledDuring(m, time.Duration(op.Call)-margin, time.Duration(op.Return)+margin) {
+				leaderReads = append(leaderReads, op)
+				continue
+			}
+		}
+		kept = append(kept, op)
+	}
+	return kept, leaderReads
+}
+
+// staleReads lists the synced reads of reads that returned an older version
+// than a Set of ops acknowledged before the read began: the plain evidence
+// behind a failed linearizability check.
+func staleReads(ops, reads []porcupine.Operation) []string {
+	type ack struct {
+		ret     int64
+		version int32
+	}
+	acks := map[string][]ack{}
+	for _, op := range ops {
+		in, out := op.Input.(regInput), op.Output.(regOutput)
+		if in.set && out.kind == outOK {
+			acks[in.key] = append(acks[in.key], ack{op.Return, out.version})
+		}
+	}
+	for k := range acks {
+		sort.Slice(acks[k], func(i, j int) bool { return acks[k][i].ret < acks[k][j].ret })
+	}
+	var out []string
+	for _, op := range reads {
+		in, o := op.Input.(regInput), op.Output.(regOutput)
+		if in.set {
+			continue
+		}
+		a := acks[in.key]
+		i := sort.Search(len(a), func(i int) bool { return a[i].ret >= op.Call })
+		newest := int32(-1)
+		for _, x := range a[:i] {
+			newest = max(newest, x.version)
+		}
+		if newest > o.version {
+			out = append(out, fmt.Sprintf("client %d read %s at v%d from %s over [%v, %v], after a Set to v%d was acknowledged",
+				op.ClientId, in.key, o.version, in.server, time.Duration(op.Call), time.Duration(op.Return), newest))
+		}
+	}
+	return out
+}
