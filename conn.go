@@ -85,6 +85,9 @@ type link struct {
 	failed   chan struct{} // closed by fail
 	err      error         // set before failed is closed
 	backlog  chan []byte   // the rest of a write a caller handed over
+	// callerWrites: the connection is plain TCP, so a caller may try a
+	// short write and hand the rest over (see flush).
+	callerWrites bool
 }
 
 func (l *link) fail(err error) {
@@ -565,7 +568,8 @@ func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *pro
 // failed), and a server to try next (a read-write server found while on a
 // read-only one).
 func (c *Conn) serve(nc net.Conn, fr *proto.FrameReader, addr string, resp *proto.ConnectResponse) (done bool, prefer string) {
-	l := &link{conn: nc, addr: addr, failed: make(chan struct{}), backlog: make(chan []byte)}
+	_, plainTCP := nc.(*net.TCPConn)
+	l := &link{conn: nc, addr: addr, failed: make(chan struct{}), backlog: make(chan []byte), callerWrites: plainTCP}
 	c.lastRecv.Store(time.Now().UnixNano())
 
 	c.mu.Lock()

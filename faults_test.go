@@ -573,23 +573,31 @@ func TestFaultOneWayPartitionWhileNotificationsFlow(t *testing.T) {
 // megabytes to send, so its writes block for a while, then everything
 // flows again. That is a slow moment, not a dead link: every call
 // succeeds and no Disconnected is reported, over plain TCP and over TLS
-// alike. (After a Write on a tls.Conn times out, "the TLS state is corrupt
-// and all future writes will return the same error": a short write
-// deadline used as a hand-off signal would kill a healthy TLS link.)
+// alike, whether the handle does the TLS (WithTLS) or its dialer does.
+// (After a Write on a tls.Conn times out, "the TLS state is corrupt and all
+// future writes will return the same error": a short write deadline used as
+// a hand-off signal kills a healthy TLS link.)
 func TestFaultWriteBackpressureKeepsLink(t *testing.T) {
 	cert, pool := selfSigned(t)
-	for _, useTLS := range []bool{false, true} {
-		name := "plain"
-		if useTLS {
-			name = "TLS"
-		}
-		t.Run(name, func(t *testing.T) {
+	// A dialer that does TLS itself (to pin a certificate, say): the handle
+	// gets a *tls.Conn without WithTLS.
+	tlsDialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := tls.Dialer{Config: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}
+		return d.DialContext(ctx, network, addr)
+	}
+	for _, mode := range []string{"plain", "TLS", "TLS from a custom dialer"} {
+		t.Run(mode, func(t *testing.T) {
 			const T = 20 * time.Second
 			var srvOpts []testserver.Option
 			var cliOpts []zk.Option
-			if useTLS {
+			if mode != "plain" {
 				srvOpts = append(srvOpts, testserver.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))
+			}
+			switch mode {
+			case "TLS":
 				cliOpts = append(cliOpts, zk.WithTLS(&tls.Config{RootCAs: pool}))
+			case "TLS from a custom dialer":
+				cliOpts = append(cliOpts, zk.WithDialer(tlsDialer))
 			}
 			srv := wideServer(t, srvOpts...)
 			p := faultproxy.Start(t, srv.Addr(0))

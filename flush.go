@@ -25,8 +25,9 @@ const callerWritePatience = 20 * time.Millisecond
 // request another flusher will write returns at once. When the socket does
 // not take the bytes within callerWritePatience, the rest goes to the
 // link's writer goroutine, which keeps the flusher's role until the queue
-// is empty, and the caller returns to wait for its reply (or its ctx). Over
-// TLS, where a timed-out write leaves the connection unusable, the writer
+// is empty, and the caller returns to wait for its reply (or its ctx). On
+// a connection that is not plain TCP (TLS, where a timed-out write leaves
+// the connection unusable, or whatever a dialer returns), the writer
 // goroutine does every write.
 func (c *Conn) flush() {
 	for {
@@ -40,9 +41,10 @@ func (c *Conn) flush() {
 			}
 			continue
 		}
-		if c.cfg.useTLS {
-			// A TLS connection whose write timed out is unusable, so a
-			// caller cannot try a short write: the writer goroutine writes.
+		if !l.callerWrites {
+			// Only a plain TCP connection survives a timed-out write (TLS,
+			// from WithTLS or from a dialer, does not), so on any other the
+			// writer goroutine does the writing.
 			select {
 			case l.backlog <- wbuf:
 				return

@@ -123,7 +123,11 @@ func requireChain(t testing.TB, cs []zk.StateChange) {
 // startServer starts the in-memory server with n listeners.
 func startServer(t testing.TB, n int, opts ...testserver.Option) *testserver.Server {
 	t.Helper()
-	return testserver.Start(t, append([]testserver.Option{testserver.WithListeners(n)}, opts...)...)
+	// Sessions may be as long as a test asks (the default range stops at 2 s,
+	// whose 1.3 s read timeout a loaded machine with the race detector can
+	// miss on a large request); tests of timeouts ask for short ones.
+	base := []testserver.Option{testserver.WithListeners(n), testserver.WithSessionTimeoutRange(200*time.Millisecond, time.Minute)}
+	return testserver.Start(t, append(base, opts...)...)
 }
 
 // connect opens a handle and registers its Close.
