@@ -29,7 +29,9 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	srv := zktest.New(t)
+	// The zk command asks for 10 s sessions; the server's default range
+	// stops at 2 s, whose read timeout a loaded machine can miss.
+	srv := zktest.New(t, zktest.WithSessionTimeoutRange(200*time.Millisecond, time.Minute))
 	return &fixture{srv: srv, conn: dial(t, srv.ConnString())}
 }
 
@@ -201,7 +203,7 @@ func TestRunHelp(t *testing.T) {
 
 func TestRunConnectFails(t *testing.T) {
 	// A listener that is closed at once leaves a port nothing listens on.
-	srv, err := zktest.NewServer()
+	srv, err := zktest.NewServer(zktest.WithSessionTimeoutRange(200*time.Millisecond, time.Minute))
 	require.NoError(t, err)
 	addr := srv.Addr(0)
 	srv.Close()
