@@ -70,7 +70,9 @@ func (c *command) flagSet(jsonOut *bool) (*flag.FlagSet, runFunc) {
 	return fs, c.setup(fs)
 }
 
-func setupLs(*flag.FlagSet) runFunc {
+// onPath is the run function of a command that takes one path and a
+// connection: it checks the argument and connects before fn runs.
+func onPath(fn func(ctx context.Context, s *session, conn *zk.Conn, p string) error) runFunc {
 	return func(ctx context.Context, s *session, args []string) error {
 		p, err := s.onePath(args)
 		if err != nil {
@@ -81,6 +83,12 @@ func setupLs(*flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
+		return fn(ctx, s, conn, p)
+	}
+}
+
+func setupLs(*flag.FlagSet) runFunc {
+	return onPath(func(ctx context.Context, s *session, conn *zk.Conn, p string) error {
 		names, _, err := conn.Children(ctx, p)
 		if err != nil {
 			return err
@@ -96,20 +104,11 @@ func setupLs(*flag.FlagSet) runFunc {
 			fmt.Fprintln(s.out, n)
 		}
 		return nil
-	}
+	})
 }
 
 func setupGet(*flag.FlagSet) runFunc {
-	return func(ctx context.Context, s *session, args []string) error {
-		p, err := s.onePath(args)
-		if err != nil {
-			return err
-		}
-		ctx, cancel, conn, err := s.begin(ctx)
-		defer cancel()
-		if err != nil {
-			return err
-		}
+	return onPath(func(ctx context.Context, s *session, conn *zk.Conn, p string) error {
 		data, st, err := conn.Get(ctx, p)
 		if err != nil {
 			return err
@@ -127,7 +126,7 @@ func setupGet(*flag.FlagSet) runFunc {
 		}
 		_, err = s.out.Write(append(data, '\n'))
 		return err
-	}
+	})
 }
 
 func setupSet(fs *flag.FlagSet) runFunc {
@@ -287,16 +286,7 @@ func deleteTree(ctx context.Context, conn *zk.Conn, p string, version int32) err
 }
 
 func setupStat(*flag.FlagSet) runFunc {
-	return func(ctx context.Context, s *session, args []string) error {
-		p, err := s.onePath(args)
-		if err != nil {
-			return err
-		}
-		ctx, cancel, conn, err := s.begin(ctx)
-		defer cancel()
-		if err != nil {
-			return err
-		}
+	return onPath(func(ctx context.Context, s *session, conn *zk.Conn, p string) error {
 		ok, st, err := conn.Exists(ctx, p)
 		switch {
 		case err != nil:
@@ -308,20 +298,11 @@ func setupStat(*flag.FlagSet) runFunc {
 		}
 		writeStat(s.out, st)
 		return nil
-	}
+	})
 }
 
 func setupTree(*flag.FlagSet) runFunc {
-	return func(ctx context.Context, s *session, args []string) error {
-		p, err := s.onePath(args)
-		if err != nil {
-			return err
-		}
-		ctx, cancel, conn, err := s.begin(ctx)
-		defer cancel()
-		if err != nil {
-			return err
-		}
+	return onPath(func(ctx context.Context, s *session, conn *zk.Conn, p string) error {
 		t, err := fetchTree(ctx, conn, p)
 		if err != nil {
 			return err
@@ -331,7 +312,7 @@ func setupTree(*flag.FlagSet) runFunc {
 		}
 		writeTree(s.out, t, 0)
 		return nil
-	}
+	})
 }
 
 // treeNode is a node of tree's output.
@@ -363,16 +344,7 @@ func fetchTree(ctx context.Context, conn *zk.Conn, p string) (*treeNode, error) 
 }
 
 func setupGetACL(*flag.FlagSet) runFunc {
-	return func(ctx context.Context, s *session, args []string) error {
-		p, err := s.onePath(args)
-		if err != nil {
-			return err
-		}
-		ctx, cancel, conn, err := s.begin(ctx)
-		defer cancel()
-		if err != nil {
-			return err
-		}
+	return onPath(func(ctx context.Context, s *session, conn *zk.Conn, p string) error {
 		acl, _, err := conn.GetACL(ctx, p)
 		if err != nil {
 			return err
@@ -396,22 +368,13 @@ func setupGetACL(*flag.FlagSet) runFunc {
 			fmt.Fprintf(s.out, "%s:%s %s\n", a.Scheme, a.ID, permString(a.Perms))
 		}
 		return nil
-	}
+	})
 }
 
 func setupSync(*flag.FlagSet) runFunc {
-	return func(ctx context.Context, s *session, args []string) error {
-		p, err := s.onePath(args)
-		if err != nil {
-			return err
-		}
-		ctx, cancel, conn, err := s.begin(ctx)
-		defer cancel()
-		if err != nil {
-			return err
-		}
+	return onPath(func(ctx context.Context, s *session, conn *zk.Conn, p string) error {
 		return conn.Sync(ctx, p)
-	}
+	})
 }
 
 func setupWhoAmI(*flag.FlagSet) runFunc {
