@@ -1,66 +1,68 @@
 package zktest
 
+import "github.com/zkgo/zk/internal/proto"
+
 // Opcodes, for FailNext: the request types of the ZooKeeper protocol.
 const (
-	OpCreate               int32 = 1
-	OpDelete               int32 = 2
-	OpExists               int32 = 3
-	OpGetData              int32 = 4
-	OpSetData              int32 = 5
-	OpGetACL               int32 = 6
-	OpSetACL               int32 = 7
-	OpGetChildren          int32 = 8
-	OpSync                 int32 = 9
-	OpPing                 int32 = 11
-	OpGetChildren2         int32 = 12
-	OpCheck                int32 = 13 // check outside a multi; inside one it is not a request of its own
-	OpMulti                int32 = 14
-	OpCreate2              int32 = 15
-	OpReconfig             int32 = 16
-	OpCheckWatches         int32 = 17
-	OpRemoveWatches        int32 = 18
-	OpCreateContainer      int32 = 19
-	OpDeleteContainer      int32 = 20
-	OpCreateTTL            int32 = 21
-	OpMultiRead            int32 = 22
-	OpAuth                 int32 = 100
-	OpSetWatches           int32 = 101
-	OpSASL                 int32 = 102
-	OpGetEphemerals        int32 = 103
-	OpGetAllChildrenNumber int32 = 104
-	OpSetWatches2          int32 = 105
-	OpAddWatch             int32 = 106
-	OpWhoAmI               int32 = 107
-	OpCloseSession         int32 = -11
+	OpCreate               int32 = proto.OpCreate
+	OpDelete               int32 = proto.OpDelete
+	OpExists               int32 = proto.OpExists
+	OpGetData              int32 = proto.OpGetData
+	OpSetData              int32 = proto.OpSetData
+	OpGetACL               int32 = proto.OpGetACL
+	OpSetACL               int32 = proto.OpSetACL
+	OpGetChildren          int32 = proto.OpGetChildren
+	OpSync                 int32 = proto.OpSync
+	OpPing                 int32 = proto.OpPing
+	OpGetChildren2         int32 = proto.OpGetChildren2
+	OpCheck                int32 = proto.OpCheck // check outside a multi; inside one it is not a request of its own
+	OpMulti                int32 = proto.OpMulti
+	OpCreate2              int32 = proto.OpCreate2
+	OpReconfig             int32 = proto.OpReconfig
+	OpCheckWatches         int32 = proto.OpCheckWatches
+	OpRemoveWatches        int32 = proto.OpRemoveWatches
+	OpCreateContainer      int32 = proto.OpCreateContainer
+	OpDeleteContainer      int32 = proto.OpDeleteContainer
+	OpCreateTTL            int32 = proto.OpCreateTTL
+	OpMultiRead            int32 = proto.OpMultiRead
+	OpAuth                 int32 = proto.OpAuth
+	OpSetWatches           int32 = proto.OpSetWatches
+	OpSASL                 int32 = proto.OpSASL
+	OpGetEphemerals        int32 = proto.OpGetEphemerals
+	OpGetAllChildrenNumber int32 = proto.OpGetAllChildrenNumber
+	OpSetWatches2          int32 = proto.OpSetWatches2
+	OpAddWatch             int32 = proto.OpAddWatch
+	OpWhoAmI               int32 = proto.OpWhoAmI
+	OpCloseSession         int32 = proto.OpCloseSession
 )
 
 // Error codes a server can put in a reply, for FailNext (KeeperException
 // codes).
 const (
-	CodeRuntimeInconsistency     int32 = -2
-	CodeDataInconsistency        int32 = -3
-	CodeConnectionLoss           int32 = -4
-	CodeMarshallingError         int32 = -5
-	CodeUnimplemented            int32 = -6
-	CodeOperationTimeout         int32 = -7
-	CodeBadArguments             int32 = -8
-	CodeNewConfigNoQuorum        int32 = -13
-	CodeReconfigInProgress       int32 = -14
-	CodeNoNode                   int32 = -101
-	CodeNoAuth                   int32 = -102
-	CodeBadVersion               int32 = -103
-	CodeNoChildrenForEphemerals  int32 = -108
-	CodeNodeExists               int32 = -110
-	CodeNotEmpty                 int32 = -111
-	CodeSessionExpired           int32 = -112
-	CodeInvalidACL               int32 = -114
-	CodeAuthFailed               int32 = -115
-	CodeSessionMoved             int32 = -118
-	CodeNotReadOnly              int32 = -119
-	CodeEphemeralOnLocalSession  int32 = -120
-	CodeNoWatcher                int32 = -121
-	CodeReconfigDisabled         int32 = -123
-	CodeSessionClosedRequireSASL int32 = -124
-	CodeQuotaExceeded            int32 = -125
-	CodeThrottledOp              int32 = -127
+	CodeRuntimeInconsistency     int32 = proto.ErrRuntimeInconsistency
+	CodeDataInconsistency        int32 = proto.ErrDataInconsistency
+	CodeConnectionLoss           int32 = proto.ErrConnectionLoss
+	CodeMarshallingError         int32 = proto.ErrMarshallingError
+	CodeUnimplemented            int32 = proto.ErrUnimplemented
+	CodeOperationTimeout         int32 = proto.ErrOperationTimeout
+	CodeBadArguments             int32 = proto.ErrBadArguments
+	CodeNewConfigNoQuorum        int32 = proto.ErrNewConfigNoQuorum
+	CodeReconfigInProgress       int32 = proto.ErrReconfigInProgress
+	CodeNoNode                   int32 = proto.ErrNoNode
+	CodeNoAuth                   int32 = proto.ErrNoAuth
+	CodeBadVersion               int32 = proto.ErrBadVersion
+	CodeNoChildrenForEphemerals  int32 = proto.ErrNoChildrenForEphemerals
+	CodeNodeExists               int32 = proto.ErrNodeExists
+	CodeNotEmpty                 int32 = proto.ErrNotEmpty
+	CodeSessionExpired           int32 = proto.ErrSessionExpired
+	CodeInvalidACL               int32 = proto.ErrInvalidACL
+	CodeAuthFailed               int32 = proto.ErrAuthFailed
+	CodeSessionMoved             int32 = proto.ErrSessionMoved
+	CodeNotReadOnly              int32 = proto.ErrNotReadOnly
+	CodeEphemeralOnLocalSession  int32 = proto.ErrEphemeralOnLocalSession
+	CodeNoWatcher                int32 = proto.ErrNoWatcher
+	CodeReconfigDisabled         int32 = proto.ErrReconfigDisabled
+	CodeSessionClosedRequireSASL int32 = proto.ErrSessionClosedRequireSASL
+	CodeQuotaExceeded            int32 = proto.ErrQuotaExceeded
+	CodeThrottledOp              int32 = proto.ErrThrottledOp
 )
