@@ -536,7 +536,7 @@ func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *pro
 		nc.Close()
 		var fe *proto.FrameTooLargeError
 		if errors.As(err, &fe) {
-			return nil, nil, nil, fmt.Errorf("zk: handshake with %s: %w: %w", addr, ErrProtocol, err)
+			return nil, nil, nil, protocolError("zk: handshake with "+addr, err)
 		}
 		if errors.Is(err, io.EOF) {
 			return nil, nil, nil, fmt.Errorf("zk: handshake with %s: server closed the connection during the handshake (it may not be serving yet, or its zxid is behind ours)", addr)
@@ -546,18 +546,18 @@ func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *pro
 	var resp proto.ConnectResponse
 	if err := proto.DecodeRecord(frame, &resp); err != nil {
 		nc.Close()
-		return nil, nil, nil, fmt.Errorf("zk: handshake with %s: %w: %w", addr, ErrProtocol, err)
+		return nil, nil, nil, protocolError("zk: handshake with "+addr, err)
 	}
 	if resp.TimeOut <= 0 || resp.SessionID == 0 || (req.SessionID != 0 && resp.SessionID != req.SessionID) {
 		nc.Close()
 		if req.SessionID == 0 {
-			return nil, nil, nil, fmt.Errorf("zk: handshake with %s: %w: server refused to create a session", addr, ErrProtocol)
+			return nil, nil, nil, protocolError("zk: handshake with "+addr, errors.New("server refused to create a session"))
 		}
 		return nil, nil, nil, &detailError{fmt.Sprintf("zk: server %s says the session expired", addr), ErrSessionExpired}
 	}
 	if len(resp.Passwd) != proto.PasswordLen {
 		nc.Close()
-		return nil, nil, nil, fmt.Errorf("zk: handshake with %s: %w: password of %d bytes", addr, ErrProtocol, len(resp.Passwd))
+		return nil, nil, nil, protocolError("zk: handshake with "+addr, fmt.Errorf("password of %d bytes", len(resp.Passwd)))
 	}
 	nc.SetDeadline(time.Time{})
 	return nc, fr, &resp, nil
@@ -756,7 +756,7 @@ func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
 			default:
 				var fe *proto.FrameTooLargeError
 				if errors.As(err, &fe) {
-					err = fmt.Errorf("zk: from %s: %w: %w", l.addr, ErrProtocol, err)
+					err = protocolError("zk: from "+l.addr, err)
 				} else {
 					err = fmt.Errorf("zk: read from %s: %w", l.addr, err)
 				}
@@ -771,14 +771,14 @@ func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
 		var h proto.ReplyHeader
 		h.Decode(&d)
 		if d.Err() != nil {
-			l.fail(fmt.Errorf("zk: from %s: %w: short reply header", l.addr, ErrProtocol))
+			l.fail(protocolError("zk: from "+l.addr, errors.New("short reply header")))
 			return
 		}
 		if h.Xid != proto.XidNotification {
 			c.lastRecv.Store(readAt)
 		}
 		if err := c.handleReply(l, &h, &d); err != nil {
-			l.fail(fmt.Errorf("zk: from %s: %w: %w", l.addr, ErrProtocol, err))
+			l.fail(protocolError("zk: from "+l.addr, err))
 			return
 		}
 		if errors.Is(l.errNow(), errLinkAuthFailed) {
@@ -910,4 +910,14 @@ func (c *Conn) dropOverflowed(w *PersistentWatch) {
 	c.sendq = append(c.sendq, r)
 	c.mu.Unlock()
 	c.flush()
+}
+
+// protocolError says that a server broke the protocol: the message reads
+// "<where>: protocol error: <cause>" without repeating "zk: ", and the
+// error wraps both ErrProtocol and the cause.
+func protocolError(where string, cause error) error {
+	return &joinedError{
+		msg:  where + ": protocol error: " + trimZK(cause.Error()),
+		errs: []error{ErrProtocol, cause},
+	}
 }
