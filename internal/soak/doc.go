@@ -63,7 +63,7 @@
 // violations (checker_test.go).
 //
 // Flags: -soak.seed (0 picks one; the seed is printed), -soak.duration
-// (60s by default, so that the normal test run stays within budget; for a
+// (2m by default, the short run CI makes; for a
 // long run: go test ./internal/soak -soak.duration=30m -timeout=40m),
 // -soak.clients, -soak.session, -soak.checktime and -soak.strict.
 package soak

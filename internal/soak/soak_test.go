@@ -22,7 +22,7 @@ import (
 
 var (
 	flagSeed      = flag.Uint64("soak.seed", 0, "seed of the soak's random choices (0: pick one; it is printed)")
-	flagDuration  = flag.Duration("soak.duration", 60*time.Second, "how long clients work while faults are injected")
+	flagDuration  = flag.Duration("soak.duration", 2*time.Minute, "how long clients work while faults are injected")
 	flagClients   = flag.Int("soak.clients", 4, "number of concurrent clients")
 	flagSession   = flag.Duration("soak.session", 4*time.Second, "session timeout the clients ask for")
 	flagCheckTime = flag.Duration("soak.checktime", 2*time.Minute, "bound on the linearizability check")
@@ -432,11 +432,60 @@ func finishClient(t *testing.T, cl *client, v *violations) {
 func openChecker(t *testing.T, connStr string) *zk.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := zk.Connect(ctx, connStr, zk.WithSessionTimeout(10*time.Second))
+	c, err := zk.Connect(ctx, connStr, zk.WithSessionTimeout(10*time.Second), zk.WithMaxFrameSize(checkFrameSize))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// checkFrameSize bounds the replies of the final checks' handles: a long
+// soak leaves hundreds of thousands of sequential nodes, and listing them
+// takes a reply far above the default 4 MiB frame limit.
+const checkFrameSize = 256 << 20
+
+// node is one child read by readDir.
+type node struct {
+	data []byte
+	stat *zk.Stat
+}
+
+// readDir lists dir and reads every child, 32 reads in flight at once, so
+// that the final checks of a long soak read their nodes in seconds.
+func readDir(ctx context.Context, c *zk.Conn, dir string) (map[string]node, error) {
+	names, _, err := c.Children(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]node, len(names))
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	next := make(chan string)
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range next {
+				data, st, err := c.Get(ctx, dir+"/"+name)
+				mu.Lock()
+				if err != nil && first == nil {
+					first = fmt.Errorf("read of %s/%s: %w", dir, name, err)
+				} else if err == nil {
+					out[name] = node{data, st}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, name := range names {
+		next <- name
+	}
+	close(next)
+	wg.Wait()
+	return out, first
 }
 
 // compareMembers reads the soak's tree from each member on its own and
@@ -446,7 +495,7 @@ func compareMembers(t *testing.T, ens *realzk.Ensemble) (anomalies []string) {
 	views := make([]map[string]string, ens.Size())
 	for i := range views {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		c, err := zk.Connect(ctx, ens.Addr(i))
+		c, err := zk.Connect(ctx, ens.Addr(i), zk.WithMaxFrameSize(checkFrameSize))
 		if err != nil {
 			cancel()
 			t.Logf("member %d: %v", i, err)
@@ -458,18 +507,10 @@ func compareMembers(t *testing.T, ens *realzk.Ensemble) (anomalies []string) {
 			if err != nil {
 				break
 			}
-			var names []string
-			names, _, err = c.Children(ctx, dir)
-			for _, name := range names {
-				if err != nil {
-					break
-				}
-				var data []byte
-				var st *zk.Stat
-				data, st, err = c.Get(ctx, dir+"/"+name)
-				if err == nil {
-					view[dir+"/"+name] = fmt.Sprintf("v%d %q", st.Version, data)
-				}
+			var nodes map[string]node
+			nodes, err = readDir(ctx, c, dir)
+			for name, n := range nodes {
+				view[dir+"/"+name] = fmt.Sprintf("v%d %q", n.stat.Version, n.data)
 			}
 		}
 		c.Close()
@@ -567,10 +608,15 @@ func checkFinal(t *testing.T, c *zk.Conn, clients []*client, h *history, v *viol
 
 	// Sequential creates: every acknowledged one exists with its data, none
 	// happened twice, none came from nowhere.
-	names, _, err := c.Children(ctx, seqPath)
+	seqNodes, err := readDir(ctx, c, seqPath)
 	if err != nil {
-		t.Fatalf("final children: %v", err)
+		t.Fatalf("final read of %s: %v", seqPath, err)
 	}
+	names := make([]string, 0, len(seqNodes))
+	for name := range seqNodes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
 	exists := map[string]bool{}
 	dataAt := map[string]string{}
 	byID := map[string]string{}
@@ -578,11 +624,7 @@ func checkFinal(t *testing.T, c *zk.Conn, clients []*client, h *history, v *viol
 	for _, name := range names {
 		p := seqPath + "/" + name
 		exists[p] = true
-		data, _, err := c.Get(ctx, p)
-		if err != nil {
-			t.Fatalf("final read of %s: %v", p, err)
-		}
-		id := string(data)
+		id := string(seqNodes[name].data)
 		dataAt[p] = id
 		if !h.attempted[id] {
 			v.add("%s holds %q, which no create wrote", p, id)
