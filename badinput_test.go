@@ -218,6 +218,7 @@ func TestBadInputOperationsNoIO(t *testing.T) {
 		{"removeWatches: nil context", zk.ErrInvalidArgument, func() error { return c.RemoveWatches(nilCtx, "/a", zk.WatcherAny) }},
 		{"checkWatches: nil context", zk.ErrInvalidArgument, func() error { return c.CheckWatches(nilCtx, "/a", zk.WatcherAny) }},
 		{"persistent watch Next: nil context", zk.ErrInvalidArgument, func() error { _, err := pw.Next(nilCtx); return err }},
+		{"persistent watch Remove: nil context", zk.ErrInvalidArgument, func() error { return pw.Remove(nilCtx) }},
 
 		// Watch modes and watcher types.
 		{"addWatch: mode 2", zk.ErrInvalidArgument, func() error { _, err := c.AddWatch(ctx, "/a", 2); return err }},
@@ -250,6 +251,10 @@ func TestBadInputOperationsNoIO(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { requireBad(t, tc) })
 	}
+	// WaitForStateChange has no error to return: a nil context, which
+	// could never end, makes it return false at once rather than panic or
+	// wait forever.
+	require.False(t, c.WaitForStateChange(nilCtx, c.State()), "waitForStateChange: nil context")
 	require.Equal(t, zxid, srv.Zxid(), "a bad call changed the server's tree")
 	require.Equal(t, dials, spy.dials.Load(), "a bad call dialed")
 	require.Equal(t, writes, spy.writes.Load(), "a bad call wrote to the server")

@@ -225,8 +225,12 @@ func (c *Conn) State() State {
 }
 
 // WaitForStateChange waits until the state differs from from, or ctx ends;
-// it reports whether the state changed.
+// it reports whether the state changed. A nil ctx, which could never end,
+// is refused: it returns false at once.
 func (c *Conn) WaitForStateChange(ctx context.Context, from State) bool {
+	if ctx == nil {
+		return false
+	}
 	for {
 		c.mu.Lock()
 		st, ch := c.state, c.stateCh
@@ -756,7 +760,15 @@ func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
 			default:
 				var fe *proto.FrameTooLargeError
 				if errors.As(err, &fe) {
-					err = protocolError("zk: from "+l.addr, err)
+					handled, skipErr := c.refuseReply(l, fr, fe, readTimeout)
+					if handled && skipErr == nil {
+						continue
+					}
+					if skipErr != nil {
+						err = skipErr
+					} else {
+						err = protocolError("zk: from "+l.addr, err)
+					}
 				} else {
 					err = fmt.Errorf("zk: read from %s: %w", l.addr, err)
 				}
@@ -840,34 +852,10 @@ func (c *Conn) handleReply(l *link, h *proto.ReplyHeader, d *proto.Decoder) erro
 		c.complete(r, nil)
 		return nil
 	}
-	if h.Xid <= 0 {
-		return fmt.Errorf("reply with unexpected xid %d", h.Xid)
+	r, err := c.popPending(h)
+	if err != nil {
+		return err
 	}
-	c.mu.Lock()
-	if c.phead == len(c.pending) {
-		c.mu.Unlock()
-		return fmt.Errorf("reply xid %d with no request outstanding", h.Xid)
-	}
-	r := c.pending[c.phead]
-	if r.xid != h.Xid {
-		c.mu.Unlock()
-		return fmt.Errorf("reply xid %d, expected %d", h.Xid, r.xid)
-	}
-	c.pending[c.phead] = nil
-	c.phead++
-	if c.phead == len(c.pending) {
-		c.pending, c.phead = c.pending[:0], 0 // drained: reuse the array
-	}
-	c.mu.Unlock()
-	if h.Zxid > 0 {
-		for {
-			cur := c.lastZxid.Load()
-			if h.Zxid <= cur || c.lastZxid.CompareAndSwap(cur, h.Zxid) {
-				break
-			}
-		}
-	}
-	r.zxid = h.Zxid
 	if h.Err != 0 {
 		err := errorForCode(h.Err)
 		if r.opcode == proto.OpExists && h.Err == proto.ErrNoNode && r.watch != nil {
@@ -885,6 +873,91 @@ func (c *Conn) handleReply(l *link, h *proto.ReplyHeader, d *proto.Decoder) erro
 	r.registerWatch = r.watch != nil
 	c.complete(r, nil)
 	return nil
+}
+
+// popPending takes the request that the reply with header h answers off the
+// pending queue (replies come in the order of the requests) and records the
+// reply's zxid.
+func (c *Conn) popPending(h *proto.ReplyHeader) (*request, error) {
+	if h.Xid <= 0 {
+		return nil, fmt.Errorf("reply with unexpected xid %d", h.Xid)
+	}
+	c.mu.Lock()
+	if c.phead == len(c.pending) {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("reply xid %d with no request outstanding", h.Xid)
+	}
+	r := c.pending[c.phead]
+	if r.xid != h.Xid {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("reply xid %d, expected %d", h.Xid, r.xid)
+	}
+	c.pending[c.phead] = nil
+	c.phead++
+	if c.phead == len(c.pending) {
+		c.pending, c.phead = c.pending[:0], 0 // drained: reuse the array
+	}
+	c.mu.Unlock()
+	if h.Zxid > 0 {
+		for {
+			cur := c.lastZxid.Load()
+			if h.Zxid <= cur || c.lastZxid.CompareAndSwap(cur, h.Zxid) {
+				break
+			}
+		}
+	}
+	r.zxid = h.Zxid
+	return r, nil
+}
+
+// refuseReply handles a frame above the frame limit. When its header is
+// that of the reply the next pending request waits for, the frame is read
+// through and discarded, that request alone fails with ErrReplyTooLarge,
+// and the connection goes on (handled is true). Anything else is a
+// protocol error that drops the connection; err, if set, is the read
+// error met while skipping.
+func (c *Conn) refuseReply(l *link, fr *proto.FrameReader, fe *proto.FrameTooLargeError, readTimeout time.Duration) (handled bool, err error) {
+	const headerLen = 16 // xid, zxid, err
+	if fe.Len < headerLen {
+		return false, nil
+	}
+	hdr, err := fr.PeekRefused(headerLen)
+	if err != nil {
+		return false, nil
+	}
+	var d proto.Decoder
+	d.Reset(hdr)
+	var h proto.ReplyHeader
+	h.Decode(&d)
+	if d.Err() != nil || h.Xid <= 0 {
+		return false, nil
+	}
+	c.mu.Lock()
+	next := c.phead < len(c.pending) && c.pending[c.phead].xid == h.Xid
+	c.mu.Unlock()
+	if !next {
+		return false, nil
+	}
+	// The whole frame gets one read timeout, as a frame within the limit does.
+	l.conn.SetReadDeadline(time.Now().Add(readTimeout))
+	if err := fr.SkipRefused(); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return true, fmt.Errorf("zk: no reply from %s for %v (read timeout, in a reply of %d bytes)", l.addr, readTimeout, fe.Len)
+		}
+		return true, fmt.Errorf("zk: read from %s: %w", l.addr, err)
+	}
+	c.lastRecv.Store(time.Now().UnixNano())
+	r, err := c.popPending(&h)
+	if err != nil {
+		return true, protocolError("zk: from "+l.addr, err)
+	}
+	c.log.Warn("zk: reply above the frame limit discarded", "server", l.addr, "bytes", fe.Len, "limit", fe.Max)
+	c.complete(r, &detailError{
+		fmt.Sprintf("zk: reply of %d bytes is above the frame limit of %d bytes (see WithMaxFrameSize)", fe.Len, fe.Max),
+		ErrReplyTooLarge,
+	})
+	return true, nil
 }
 
 // dropOverflowed forgets a persistent watch whose reader fell behind, and

@@ -89,7 +89,9 @@
 // "zk: get /missing: node does not exist". Client-side errors are ErrClosed,
 // ErrBadConnString, ErrInvalidPath, ErrInvalidArgument and ErrTooLarge
 // (a request over the server's default 1 MiB jute.maxbuffer, refused before
-// it is sent). Every message starts "zk: ". IsRetryable tells the errors
+// it is sent), and ErrReplyTooLarge (a reply above the handle's frame limit,
+// WithMaxFrameSize: that call fails, the connection goes on). Every
+// message starts "zk: ". IsRetryable tells the errors
 // after which the same call may succeed; a create that failed with
 // ErrConnectionLoss may nevertheless have happened.
 //

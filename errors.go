@@ -66,6 +66,13 @@ var (
 	// ErrTooLarge is returned for a request larger than the server's default
 	// jute.maxbuffer (1,048,575 bytes); nothing is sent.
 	ErrTooLarge = errors.New("zk: request too large")
+
+	// ErrReplyTooLarge is returned for a call whose reply is above the
+	// handle's frame limit (WithMaxFrameSize; 4 MiB by default), a
+	// getChildren of a very large node, say. The reply is read through and
+	// discarded; the connection and the other calls go on. Raise the limit
+	// to read it.
+	ErrReplyTooLarge = errors.New("zk: reply too large")
 	// ErrInvalidArgument is returned for a bad argument (version, mode, ACL,
 	// TTL, nil context); nothing is sent.
 	ErrInvalidArgument = errors.New("zk: invalid argument")

@@ -318,3 +318,56 @@ func TestPipelinedRequestsKeepOrder(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 }
+
+// A reply above the frame limit fails its own call with ErrReplyTooLarge;
+// the connection, the session and the calls in flight beside it go on.
+func TestReplyAboveFrameLimitFailsOnlyItsCall(t *testing.T) {
+	srv := startServer(t, 1)
+	rec := newRecorder()
+	c := connect(t, srv.ConnString(), zk.WithMaxFrameSize(1024), rec.option())
+	ctx := testCtx(t)
+	_, err := c.Create(ctx, "/big", nil, zk.CreatePersistent, zk.OpenACL)
+	require.NoError(t, err)
+	for i := range 100 {
+		_, err := c.Create(ctx, fmt.Sprintf("/big/child-with-a-long-name-%03d", i), []byte("v"), zk.CreatePersistent, zk.OpenACL)
+		require.NoError(t, err)
+	}
+	id := c.SessionID()
+	before := len(rec.snapshot())
+
+	// Gets in flight on both sides of the oversized reply.
+	const n = 32
+	errs := make(chan error, 2*n)
+	for range n {
+		go func() {
+			data, _, err := c.Get(ctx, "/big/child-with-a-long-name-007")
+			if err == nil && string(data) != "v" {
+				err = fmt.Errorf("get returned %q", data)
+			}
+			errs <- err
+		}()
+	}
+	_, _, err = c.Children(ctx, "/big")
+	require.ErrorIs(t, err, zk.ErrReplyTooLarge)
+	require.ErrorContains(t, err, "zk: children /big: reply of ")
+	require.ErrorContains(t, err, "is above the frame limit of 1024 bytes")
+	require.False(t, zk.IsRetryable(err))
+	for range n {
+		go func() {
+			_, _, err := c.Exists(ctx, "/big")
+			errs <- err
+		}()
+	}
+	for range 2 * n {
+		require.NoError(t, <-errs)
+	}
+	// A second oversized reply, then a small one, on the same connection.
+	_, _, err = c.Children(ctx, "/big")
+	require.ErrorIs(t, err, zk.ErrReplyTooLarge)
+	_, st, err := c.Exists(ctx, "/big")
+	require.NoError(t, err)
+	require.EqualValues(t, 100, st.NumChildren)
+	require.Equal(t, id, c.SessionID())
+	require.Equal(t, zk.StateConnected, c.State())
+	require.Len(t, rec.snapshot(), before, "no state change: the connection was kept (%s)", fmtChanges(rec.snapshot()))
+}

@@ -173,10 +173,12 @@ func WithSession(id int64, password []byte) Option {
 	})
 }
 
-// WithMaxFrameSize sets the largest reply frame accepted, in bytes; a larger
-// (or negative) length prefix drops the connection. The server does not cap
-// its replies, so a large getChildren can exceed its own 1 MiB limit.
-// Default 4 MiB.
+// WithMaxFrameSize sets the largest reply frame accepted, in bytes. The
+// server does not cap its replies, so a large getChildren can exceed its
+// own 1 MiB limit. A reply above the limit fails its call with
+// ErrReplyTooLarge (read through and discarded: the connection goes on); a
+// larger frame that answers no call in flight, or a negative length, is a
+// protocol error that drops the connection. Default 4 MiB.
 func WithMaxFrameSize(n int) Option {
 	return optionFunc(func(c *config) { c.maxFrame = n })
 }

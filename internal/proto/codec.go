@@ -341,3 +341,52 @@ func (f *FrameReader) Next() ([]byte, error) {
 	f.prev = 4 + int(n)
 	return p, nil
 }
+
+// PeekRefused returns the first n bytes of the payload of the frame that Next
+// just refused as above the limit (n is at most that frame's length), so a
+// caller can read its header before deciding to skip it with SkipRefused.
+func (f *FrameReader) PeekRefused(n int) ([]byte, error) {
+	if f.prev != 0 || f.w-f.r0 < 4 {
+		return nil, errors.New("zk: no refused frame to peek at")
+	}
+	size := int64(int32(binary.BigEndian.Uint32(f.buf[f.r0:])))
+	if size <= int64(f.max) || int64(n) > size || n > len(f.buf)-4 {
+		return nil, errors.New("zk: no refused frame to peek at")
+	}
+	if err := f.fill(4 + n); err != nil {
+		return nil, err
+	}
+	return f.buf[f.r0+4 : f.r0+4+n], nil
+}
+
+// SkipRefused reads through the frame that Next just refused as above the
+// limit and discards it, through the reader's own buffer (memory stays
+// bounded whatever the frame's length); the next call to Next returns the
+// frame after it.
+func (f *FrameReader) SkipRefused() error {
+	if f.prev != 0 || f.w-f.r0 < 4 {
+		return errors.New("zk: no refused frame to skip")
+	}
+	left := 4 + int64(int32(binary.BigEndian.Uint32(f.buf[f.r0:])))
+	if left <= 4+int64(f.max) {
+		return errors.New("zk: no refused frame to skip")
+	}
+	have := int64(f.w - f.r0)
+	if have >= left {
+		f.r0 += int(left)
+		return nil
+	}
+	left -= have
+	f.r0, f.w = 0, 0
+	for left > 0 {
+		m, err := f.r.Read(f.buf[:min(int64(len(f.buf)), left)])
+		left -= int64(m)
+		if err != nil && left > 0 {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}

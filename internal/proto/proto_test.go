@@ -1313,3 +1313,56 @@ func TestFrameReaderRandomStreams(t *testing.T) {
 		}
 	}
 }
+
+// A frame refused as above the limit can have its head read and be skipped;
+// the frames around it come through intact, whether the stream arrives in
+// one read or a byte at a time, and memory does not grow to the frame.
+func TestFrameReaderSkipRefused(t *testing.T) {
+	const limit = 1024
+	big := payload(200_000, 9) // larger than the reader's 64 KiB buffer too
+	small1, small2 := payload(40, 1), payload(limit, 2)
+	stream := append(append(frameOf(small1), frameOf(big)...), frameOf(small2)...)
+	for name, r := range map[string]func() io.Reader{
+		"whole":    func() io.Reader { return bytes.NewReader(stream) },
+		"one byte": func() io.Reader { return iotest.OneByteReader(bytes.NewReader(stream)) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			fr := NewFrameReader(r(), limit)
+			p, err := fr.Next()
+			require.NoError(t, err)
+			require.Equal(t, small1, p)
+			_, err = fr.Next()
+			var fe *FrameTooLargeError
+			require.ErrorAs(t, err, &fe)
+			require.EqualValues(t, len(big), fe.Len)
+			head, err := fr.PeekRefused(16)
+			require.NoError(t, err)
+			require.Equal(t, big[:16], head)
+			_, err = fr.PeekRefused(len(big) + 1)
+			require.Error(t, err, "peeking past the frame")
+			require.NoError(t, fr.SkipRefused())
+			require.LessOrEqual(t, len(fr.buf), 64<<10, "the buffer did not grow to the refused frame")
+			p, err = fr.Next()
+			require.NoError(t, err)
+			require.Equal(t, small2, p)
+			_, err = fr.Next()
+			require.ErrorIs(t, err, io.EOF)
+			require.Error(t, fr.SkipRefused(), "nothing refused to skip")
+		})
+	}
+	// Nothing refused: peek and skip say so and consume nothing.
+	fr := NewFrameReader(bytes.NewReader(frameOf(small1)), limit)
+	_, err := fr.PeekRefused(4)
+	require.ErrorContains(t, err, "zk: no refused frame")
+	require.ErrorContains(t, fr.SkipRefused(), "zk: no refused frame")
+	p, err := fr.Next()
+	require.NoError(t, err)
+	require.Equal(t, small1, p)
+	// A stream that ends inside the refused frame.
+	fr = NewFrameReader(bytes.NewReader(stream[:len(frameOf(small1))+5000]), limit)
+	_, err = fr.Next()
+	require.NoError(t, err)
+	_, err = fr.Next()
+	require.Error(t, err)
+	require.ErrorIs(t, fr.SkipRefused(), io.ErrUnexpectedEOF)
+}
