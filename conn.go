@@ -73,6 +73,8 @@ type Conn struct {
 	hosts           []string // the current server list, for serverListed
 
 	hostsChanged chan struct{} // capacity 1: UpdateServers was called
+	moveTo       string        // an added server UpdateServers chose to move the session to
+	rebalance    *rand.Rand    // UpdateServers' choices; guarded by mu
 }
 
 type listener struct{ fn func(StateChange) }
@@ -147,6 +149,7 @@ func New(connString string, opts ...Option) (*Conn, error) {
 		hosts:      hosts,
 
 		hostsChanged: make(chan struct{}, 1),
+		rebalance:    rand.New(rand.NewPCG(cfg.rand.Uint64(), cfg.rand.Uint64())),
 	}
 	c.closeCtx, c.cancel = context.WithCancel(context.Background())
 	c.pool.New = func() any { return &request{done: make(chan struct{}, 1)} }
@@ -439,6 +442,7 @@ func (c *Conn) loop(hosts *hostList) {
 		if done {
 			return
 		}
+		c.applyHostUpdate(hosts) // before prefer, which picks from the new list
 		if prefer != "" {
 			hosts.prefer(prefer)
 		}
@@ -642,8 +646,14 @@ wait:
 			prefer = rw
 			l.fail(fmt.Errorf("zk: moving from read-only %s to read-write %s", addr, rw))
 		case <-c.hostsChanged:
+			c.mu.Lock()
+			to := c.moveTo
+			c.mu.Unlock()
 			if !c.serverListed(addr) {
 				l.fail(fmt.Errorf("zk: server %s was removed from the server list", addr))
+			} else if to != "" {
+				// applyHostUpdate makes it the next server tried.
+				l.fail(fmt.Errorf("zk: moving from %s to %s, added to the server list, to spread sessions over the servers", addr, to))
 			}
 		}
 	}

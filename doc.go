@@ -24,7 +24,9 @@
 // against the configured roots) and read-only servers (WithReadOnly: the
 // handle accepts a server cut off from its quorum, reports
 // CONNECTED_READ_ONLY, and moves to a read-write server as soon as it finds
-// one). UpdateServers changes the server list of a live handle.
+// one). UpdateServers changes the server list of a live handle, keeping the
+// session: off a server that was removed, and onto an added server with
+// probability added/listed, so that sessions spread over a grown ensemble.
 //
 // # Sessions and States
 //

@@ -99,23 +99,42 @@ func (c *Conn) isReadWrite(addr string, timeout time.Duration, stop <-chan struc
 
 // UpdateServers replaces the server list of a live handle, for example
 // after the ensemble was reconfigured. The connection string's chroot, if
-// any, must be the handle's own. If the current server is still listed the
-// session stays where it is; otherwise the handle moves it to a server of
-// the new list at once. Later reconnects use the new list.
+// any, must be the handle's own. If the current server is no longer listed,
+// the handle moves the session to a server of the new list at once. If it
+// is, and servers were added, the session moves to one of the added servers
+// with probability added/listed (so that the sessions of many clients
+// spread evenly over the grown ensemble) and otherwise stays. A move is a
+// reconnection with the same session: calls in flight fail with
+// ErrConnectionLoss, watches and ephemeral nodes are kept. Later reconnects
+// use the new list.
 func (c *Conn) UpdateServers(connString string) error {
+	_, err := c.updateServers(connString)
+	return err
+}
+
+// updateServers is UpdateServers; it also returns the added server the
+// session moves to ("" if it stays).
+func (c *Conn) updateServers(connString string) (moveTo string, err error) {
 	hosts, chroot, err := parseConnString(connString)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if chroot != "" && chroot != c.chroot {
-		return fmt.Errorf("%w: chroot %q differs from the handle's %q", ErrBadConnString, chroot, c.chroot)
+		return "", fmt.Errorf("%w: chroot %q differs from the handle's %q", ErrBadConnString, chroot, c.chroot)
 	}
 	c.mu.Lock()
 	if c.state.terminal() {
 		err := c.closeErr
 		c.mu.Unlock()
-		return err
+		return "", err
 	}
+	if !c.cfg.noRebalance {
+		moveTo = rebalanceTarget(c.hosts, hosts, c.server, c.rebalance)
+	}
+	if moveTo != "" {
+		c.log.Info("zk: moving the session to a server added to the list", "from", c.server, "to", moveTo)
+	}
+	c.moveTo = moveTo
 	c.newHosts = hosts
 	c.hosts = hosts
 	c.mu.Unlock()
@@ -123,7 +142,7 @@ func (c *Conn) UpdateServers(connString string) error {
 	case c.hostsChanged <- struct{}{}:
 	default:
 	}
-	return nil
+	return moveTo, nil
 }
 
 // serverListed reports whether addr is in the current server list.
@@ -142,11 +161,16 @@ func (c *Conn) applyHostUpdate(hosts *hostList) {
 	// The server of the current link, or of the link just lost: either way
 	// the next attempt goes to the server after it.
 	current := c.server
+	moveTo := c.moveTo
+	c.moveTo = ""
 	c.mu.Unlock()
 	if nh == nil {
 		return
 	}
 	hosts.update(nh, current, c.cfg.rand)
+	if moveTo != "" {
+		hosts.prefer(moveTo)
+	}
 	c.mu.Lock()
 	c.nhosts = hosts.len()
 	c.to = newTimeouts(c.to.session, c.nhosts)

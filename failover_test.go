@@ -66,8 +66,8 @@ func TestUpdateServers(t *testing.T) {
 	mine := listenerOf(t, srv, c)
 	id := c.SessionID()
 
-	// The current server stays listed: nothing moves.
-	require.NoError(t, c.UpdateServers(srv.Addr(mine)+","+srv.Addr(2)))
+	// The current server stays listed and nothing was added: nothing moves.
+	require.NoError(t, c.UpdateServers(srv.Addr(mine)))
 	_, _, err := c.Get(testCtx(t), "/")
 	require.NoError(t, err)
 	require.Len(t, rec.snapshot(), 2)
@@ -83,4 +83,43 @@ func TestUpdateServers(t *testing.T) {
 
 	require.ErrorIs(t, c.UpdateServers("a,,b"), zk.ErrBadConnString)
 	require.ErrorIs(t, c.UpdateServers(srv.Addr(2)+"/other"), zk.ErrBadConnString)
+}
+
+// When servers are added, sessions spread over them: each handle moves to an
+// added server with probability added/listed (here 2/3), keeping its
+// session; the others stay without a state change. The handles' random
+// choices are seeded, so the split is the same on every run.
+func TestUpdateServersSpreadsSessionsOverAddedServers(t *testing.T) {
+	srv := startServer(t, 3)
+	const n = 24
+	all := srv.Addr(0) + "," + srv.Addr(1) + "," + srv.Addr(2)
+	moved := map[string]int{}
+	for i := range n {
+		rec := newRecorder()
+		c := connect(t, srv.Addr(0), rec.option(), zk.WithRandSeed(uint64(i)))
+		id := c.SessionID()
+		to, err := c.UpdateServersMove(all)
+		require.NoError(t, err)
+		if to == "" {
+			// It stays: no state change, same server, calls go on.
+			_, _, err := c.Get(testCtx(t), "/")
+			require.NoError(t, err)
+			require.Len(t, rec.snapshot(), 2, "a session that stays is not disturbed: %s", fmtChanges(rec.snapshot()))
+			require.Equal(t, srv.Addr(0), c.Server())
+			continue
+		}
+		require.Contains(t, []string{srv.Addr(1), srv.Addr(2)}, to)
+		cs := rec.waitLen(t, 4)
+		require.Equal(t, zk.EventDisconnected, cs[2].Event)
+		require.ErrorContains(t, cs[2].Err, "added to the server list")
+		require.Equal(t, zk.StateConnected, cs[3].To)
+		require.Equal(t, to, cs[3].Server, "it moves to the server chosen")
+		require.Equal(t, id, c.SessionID(), "the same session")
+		moved[to]++
+	}
+	total := moved[srv.Addr(1)] + moved[srv.Addr(2)]
+	t.Logf("%d of %d handles moved: %v", total, n, moved)
+	require.Greater(t, total, 0, "some sessions move")
+	require.Less(t, total, n, "some sessions stay")
+	require.Len(t, moved, 2, "moves go to both added servers")
 }

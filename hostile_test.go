@@ -501,7 +501,7 @@ func runHostileCase(t *testing.T, healthyAddr, eph string, tc hostileCase) strin
 
 	rec := newRecorder()
 	c := connect(t, healthyAddr, rec.option(), zk.WithSessionTimeout(20*time.Second),
-		zk.WithBackoff(fixedBackoff(20*time.Millisecond)))
+		zk.WithBackoff(fixedBackoff(20*time.Millisecond)), zk.WithoutRebalance())
 	other := connect(t, healthyAddr)
 	ctx := testCtx(t)
 	id := c.SessionID()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -154,6 +155,29 @@ func (h *hostList) update(hosts []string, current string, rnd *rand.Rand) bool {
 	}
 	h.attempt = 0
 	return kept
+}
+
+// rebalanceTarget decides whether a session on current moves after the
+// server list went from old to updated, so that the sessions of an
+// ensemble that grew spread over the servers added: a session moves with
+// probability added/len(updated), to an added server chosen uniformly. A
+// session spread evenly over the old servers then is, in expectation,
+// spread evenly over the new list. It returns "" to stay (also when
+// current is not listed any more: that move happens anyway).
+func rebalanceTarget(old, updated []string, current string, rnd *rand.Rand) string {
+	if !slices.Contains(updated, current) {
+		return ""
+	}
+	var added []string
+	for _, a := range updated {
+		if !slices.Contains(old, a) && !slices.Contains(added, a) {
+			added = append(added, a)
+		}
+	}
+	if len(added) == 0 || rnd.IntN(len(updated)) >= len(added) {
+		return ""
+	}
+	return added[rnd.IntN(len(added))]
 }
 
 // prefer makes addr the next server tried, if it is listed.

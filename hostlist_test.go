@@ -398,3 +398,61 @@ func TestHostListUpdate(t *testing.T) {
 		}
 	}
 }
+
+// rebalanceTarget moves a session with probability added/listed, to an added
+// server chosen uniformly, and never when nothing was added or the current
+// server is gone.
+func TestRebalanceTarget(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	old := []string{"a:1", "b:1", "c:1"}
+	grown := []string{"a:1", "b:1", "c:1", "d:1", "e:1"}
+	const trials = 100_000
+	moved := map[string]int{}
+	for range trials {
+		if to := rebalanceTarget(old, grown, "b:1", rnd); to != "" {
+			moved[to]++
+		}
+	}
+	total := moved["d:1"] + moved["e:1"]
+	if len(moved) != 2 {
+		t.Fatalf("moved to %v, want only the added d:1 and e:1", moved)
+	}
+	// 2 of 5 move, half of them to each added server (binomial: the bounds
+	// are more than 6 standard deviations wide; the seed is fixed anyway).
+	if total < 39_000 || total > 41_000 {
+		t.Fatalf("%d of %d sessions moved, want about 40%%", total, trials)
+	}
+	if d := moved["d:1"] - moved["e:1"]; d < -1_500 || d > 1_500 {
+		t.Fatalf("moves split %v, want about even", moved)
+	}
+	for _, tc := range []struct {
+		name         string
+		old, updated []string
+		current      string
+	}{
+		{"same list", old, old, "a:1"},
+		{"same servers reordered", old, []string{"c:1", "a:1", "b:1"}, "a:1"},
+		{"shrunk", old, []string{"a:1", "b:1"}, "a:1"},
+		{"current removed (moves anyway, not by rebalancing)", old, []string{"d:1", "e:1"}, "a:1"},
+		{"not connected", old, grown, ""},
+	} {
+		for range 1000 {
+			if to := rebalanceTarget(tc.old, tc.updated, tc.current, rnd); to != "" {
+				t.Fatalf("%s: moved to %s", tc.name, to)
+			}
+		}
+	}
+	// One server replaced by another: a move with probability 1/3.
+	n := 0
+	for range 30_000 {
+		if to := rebalanceTarget(old, []string{"a:1", "b:1", "z:1"}, "a:1", rnd); to != "" {
+			if to != "z:1" {
+				t.Fatalf("moved to %s", to)
+			}
+			n++
+		}
+	}
+	if n < 9_000 || n > 11_000 {
+		t.Fatalf("%d of 30000 moved, want about 10000", n)
+	}
+}

@@ -68,6 +68,7 @@ type config struct {
 	readOnly       bool
 	localExpiry    time.Duration // 0 = T; <0 = off
 	rand           *rand.Rand
+	noRebalance    bool // tests: UpdateServers never moves a session that stays listed
 	setWatchesMax  int
 	watchBuffer    int
 	tls            *tls.Config

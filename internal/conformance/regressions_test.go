@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -70,16 +71,20 @@ func TestUpdateServersThenLoss(t *testing.T) {
 	const sessionTimeout = 900 * time.Millisecond
 	for i := range 8 {
 		rec := newRecorder()
-		c, err := zk.Connect(testCtx(t), srv.Addr(0), rec.option(), zk.WithSessionTimeout(sessionTimeout))
+		c, err := zk.Connect(testCtx(t), srv.ConnString(), rec.option(), zk.WithSessionTimeout(sessionTimeout))
 		require.NoError(t, err)
-		require.NoError(t, c.UpdateServers(srv.ConnString()))
-		srv.Blackhole(0, true) // the current server hangs
+		cur := slices.Index(srv.Addrs(), c.Server())
+		require.GreaterOrEqual(t, cur, 0)
+		// The same servers in another order: nothing added, so the session
+		// stays where it is until its server hangs.
+		require.NoError(t, c.UpdateServers(srv.Addr(2)+","+srv.Addr(1)+","+srv.Addr(0)))
+		srv.Blackhole(cur, true) // the current server hangs
 		lost := rec.waitEvent(t, 0, zk.EventDisconnected)
 		cs := rec.waitUntil(t, "connected again, or closed", func(cs []zk.StateChange) bool {
 			last := cs[len(cs)-1].To
 			return len(cs) > lost+1 && (last == zk.StateConnected || last == zk.StateClosed)
 		})
-		srv.Blackhole(0, false)
+		srv.Blackhole(cur, false)
 		require.NoError(t, c.Close())
 		require.Equal(t, zk.StateConnected, cs[len(cs)-1].To, "round %d: %s", i, fmtChanges(cs))
 	}
