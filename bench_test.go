@@ -70,7 +70,11 @@ func benchSetup(b *testing.B) (*testserver.Server, *zk.Conn, *benchIO) {
 	srv := testserver.Start(b)
 	n := &benchIO{}
 	ctx := context.Background()
-	c, err := zk.Connect(ctx, srv.ConnString(), zk.WithDialer(n.dial))
+	c, err := zk.Connect(ctx, srv.ConnString(), zk.WithDialer(n.dial), zk.WithStateListener(func(sc zk.StateChange) {
+		if sc.Event == zk.EventDisconnected {
+			b.Logf("lost the connection: %v", sc.Err)
+		}
+	}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -111,6 +115,8 @@ func BenchmarkGetParallel(b *testing.B) {
 			if _, _, err := c.Get(ctx, "/bench"); err != nil {
 				e := err // declared here, so only a failure allocates it
 				failed.CompareAndSwap(nil, &e)
+				for pb.Next() { // RunParallel wants the iterations consumed
+				}
 				return
 			}
 		}

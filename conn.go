@@ -742,6 +742,13 @@ func (c *Conn) failRequests(reqs []*request, err error) {
 	}
 }
 
+// States of the read loop's look for replies after its deadline passed.
+const (
+	recheckNone = iota
+	recheckDue
+	recheckUsed
+)
+
 // readLoop reads replies and notifications until the link fails.
 func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
 	c.mu.Lock()
@@ -749,6 +756,12 @@ func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
 	c.mu.Unlock()
 	var d proto.Decoder
 	var readAt int64 // when the read that brought the current frames returned
+	// After the read timeout passes, one short look for replies that
+	// arrived meanwhile (recheckDue, then recheckUsed); only a reply or a
+	// ping's answer ends it, so a stream of notifications cannot hide a
+	// server that stopped answering.
+	recheck := recheckNone
+	recheckWindow := min(readTimeout/8, 100*time.Millisecond)
 	for {
 		// The link is lost when no reply (to a request or a ping: not a
 		// watch notification, which says nothing of whether the server
@@ -756,13 +769,24 @@ func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
 		// buffered arrived with the read that brought them: the clock and
 		// the deadline are touched once per read, not per frame.
 		fresh := fr.Buffered() == 0
-		if fresh {
+		switch {
+		case recheck == recheckDue:
+			// The deadline passed, but this process may have been off the
+			// CPU (a stop-the-world pause, a container's CPU quota) while
+			// the server's replies sat in the socket: Go fails a read whose
+			// deadline has passed without looking. Look once, briefly.
+			l.conn.SetReadDeadline(time.Now().Add(recheckWindow))
+			recheck = recheckUsed
+		case fresh:
 			l.conn.SetReadDeadline(time.Unix(0, c.lastRecv.Load()).Add(readTimeout))
 		}
 		frame, err := fr.Next()
 		if err != nil {
 			var ne net.Error
 			switch {
+			case errors.As(err, &ne) && ne.Timeout() && recheck == recheckNone:
+				recheck = recheckDue
+				continue
 			case errors.As(err, &ne) && ne.Timeout():
 				err = fmt.Errorf("zk: no reply from %s for %v (read timeout)", l.addr, readTimeout)
 			case errors.Is(err, io.EOF):
@@ -798,6 +822,7 @@ func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
 		}
 		if h.Xid != proto.XidNotification {
 			c.lastRecv.Store(readAt)
+			recheck = recheckNone
 		}
 		if err := c.handleReply(l, &h, &d); err != nil {
 			l.fail(protocolError("zk: from "+l.addr, err))

@@ -13,7 +13,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -645,4 +647,134 @@ func TestFaultWriteBackpressureKeepsLink(t *testing.T) {
 			}, steps(cs), fmtChanges(cs))
 		})
 	}
+}
+
+// TestWriterHandsNothingToItself: on a connection that is not a bare TCP
+// connection (TLS, or a dialer's wrapper), the link's writer goroutine does
+// every write. A request queued just as the writer found the queue empty,
+// and before it gave up the flusher's role, once made the writer hand that
+// request to itself and wait forever: every call stalled until the read
+// timeout dropped the link. The hook queues a call at exactly that moment.
+func TestWriterHandsNothingToItself(t *testing.T) {
+	srv := startServer(t, 1)
+	wrapped := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return struct{ net.Conn }{nc}, nil // not a *net.TCPConn
+	}
+	rec := newRecorder()
+	const T = 30 * time.Second // a stall would last 20 s; the call's context is shorter
+	c := connect(t, srv.ConnString(), zk.WithDialer(wrapped), zk.WithSessionTimeout(T), rec.option())
+	ctx := testCtx(t)
+	_, err := c.Create(ctx, "/w", []byte("x"), zk.CreatePersistent, zk.OpenACL)
+	require.NoError(t, err)
+
+	var once sync.Once
+	queued := make(chan error, 1)
+	restore := zk.SetWriterIdleHook(func(hc *zk.Conn) {
+		if hc != c {
+			return
+		}
+		once.Do(func() {
+			go func() {
+				cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_, _, err := c.Get(cctx, "/w")
+				queued <- err
+			}()
+			// Hold the writer here until the call is queued behind it.
+			deadline := time.Now().Add(waitTime)
+			for c.Queued() == 0 && time.Now().Before(deadline) {
+				runtime.Gosched()
+			}
+		})
+	})
+	defer restore()
+	_, _, err = c.Get(ctx, "/w") // its write ends with the writer finding the queue empty
+	require.NoError(t, err)
+	select {
+	case err := <-queued:
+		require.NoError(t, err, "the call queued as the writer went idle was written")
+	case <-time.After(waitTime):
+		t.Fatal("the call queued as the writer went idle never returned")
+	}
+	require.Len(t, rec.snapshot(), 2, "no reconnection: %s", fmtChanges(rec.snapshot()))
+}
+
+// stallConn holds its reader before each Read while stalled is set, as a
+// process taken off the CPU (a long pause, a container's CPU quota) holds
+// its reader goroutine: the server's replies pile up in the socket while
+// the read deadline passes.
+type stallConn struct {
+	net.Conn
+	stalled  atomic.Bool
+	inStall  chan struct{} // the reader reached a Read while stalled
+	release  chan struct{}
+	deadline atomic.Int64 // the last read deadline set, in Unix ns
+}
+
+func (s *stallConn) Read(b []byte) (int, error) {
+	if s.stalled.Load() {
+		s.inStall <- struct{}{}
+		<-s.release
+	}
+	return s.Conn.Read(b)
+}
+
+func (s *stallConn) SetReadDeadline(t time.Time) error {
+	s.deadline.Store(t.UnixNano())
+	return s.Conn.SetReadDeadline(t)
+}
+
+// TestReaderOffTheCPUIsNotALostServer: when the handle's reader did not
+// run until after its read deadline, while the server's replies waited in
+// the socket, the handle reads them before it calls the server silent. Go
+// fails a read whose deadline has passed without looking at the socket, so
+// this takes one more, short read.
+func TestReaderOffTheCPUIsNotALostServer(t *testing.T) {
+	srv := startServer(t, 1)
+	sc := make(chan *stallConn, 1)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		s := &stallConn{Conn: nc, inStall: make(chan struct{}), release: make(chan struct{})}
+		select {
+		case sc <- s:
+		default:
+		}
+		return s, nil
+	}
+	rec := newRecorder()
+	c := connect(t, srv.ConnString(), zk.WithDialer(dial), zk.WithSessionTimeout(3*time.Second), rec.option())
+	conn := <-sc
+	ctx := testCtx(t)
+	_, err := c.Create(ctx, "/s", []byte("x"), zk.CreatePersistent, zk.OpenACL)
+	require.NoError(t, err)
+
+	conn.stalled.Store(true)
+	// The reader is blocked in a Read that began before the stall; this
+	// call's reply ends it, and the reader's next Read stalls.
+	_, _, err = c.Get(ctx, "/s")
+	require.NoError(t, err)
+	<-conn.inStall
+	conn.stalled.Store(false)
+	got := make(chan error, 1)
+	go func() {
+		_, _, err := c.Get(ctx, "/s") // its reply waits in the socket
+		got <- err
+	}()
+	// Let the read deadline pass while the reader is held. (A wait on the
+	// clock: the deadline passing is the condition under test.)
+	time.Sleep(time.Until(time.Unix(0, conn.deadline.Load())) + 100*time.Millisecond)
+	close(conn.release)
+	require.NoError(t, <-got)
+	_, _, err = c.Get(ctx, "/s")
+	require.NoError(t, err)
+	require.Len(t, rec.snapshot(), 2, "the link was kept: %s", fmtChangesErr(rec.snapshot()))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zkgo/zk/internal/proto"
@@ -77,7 +78,9 @@ func (c *Conn) flush() {
 
 // writeLoop is the link's writer goroutine: it finishes the writes that
 // callers handed over, with the full write timeout, and then flushes the
-// queue itself until it is empty, still holding the flusher's role.
+// queue itself until it is empty, still holding the flusher's role. It
+// never calls flush: flush hands blocked or non-TCP writes to this very
+// goroutine, which would then wait on itself.
 func (c *Conn) writeLoop(l *link) {
 	for {
 		var rest []byte
@@ -100,15 +103,37 @@ func (c *Conn) writeLoop(l *link) {
 				l.fail(fmt.Errorf("zk: write to %s: %w", l.addr, err))
 				return
 			}
-			var wl *link
-			wl, rest, _ = c.takeBatchHeld()
-			if wl != l || len(rest) == 0 {
-				c.putBatch(rest)
-				rest = nil
-			}
+			rest = c.nextBatch(l)
+		}
+	}
+}
+
+// writerIdleHook, set only by tests, runs when the writer goroutine found
+// nothing more to write, just before it gives up the flusher's role.
+var writerIdleHook atomic.Pointer[func(*Conn)]
+
+// nextBatch is the writer goroutine's next write: the queued requests,
+// taken while it holds the flusher's role. With nothing queued it gives the
+// role back and returns nil; a request queued just before the release
+// found the role taken and left its write to the holder, so the writer
+// looks once more after the release and takes the role back if needed.
+func (c *Conn) nextBatch(l *link) []byte {
+	for {
+		wl, rest, _ := c.takeBatchHeld()
+		if wl == l && len(rest) > 0 {
+			return rest
+		}
+		c.putBatch(rest)
+		if hook := writerIdleHook.Load(); hook != nil {
+			(*hook)(c)
 		}
 		c.flushing.Store(false)
-		c.flush() // anything queued between the last look and the release
+		c.mu.Lock()
+		more := c.link == l && (len(c.sendq) > 0 || c.pingDue)
+		c.mu.Unlock()
+		if !more || !c.flushing.CompareAndSwap(false, true) {
+			return nil // nothing left, or another flusher took the role
+		}
 	}
 }
 

@@ -29,3 +29,18 @@ func (c *Conn) UpdateServersMove(connString string) (string, error) {
 func WithoutRebalance() Option {
 	return optionFunc(func(c *config) { c.noRebalance = true })
 }
+
+// SetWriterIdleHook runs f (until restore is called) each time a link's
+// writer goroutine, holding the flusher's role, finds nothing more to write
+// and is about to give the role up.
+func SetWriterIdleHook(f func(*Conn)) (restore func()) {
+	writerIdleHook.Store(&f)
+	return func() { writerIdleHook.Store(nil) }
+}
+
+// Queued is the number of requests queued but not yet taken for a write.
+func (c *Conn) Queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sendq)
+}
