@@ -22,6 +22,7 @@ while read -r pkg target; do
   grep -E 'fuzz: elapsed' "$log" | tail -1
 done <<'TARGETS'
 ./internal/proto FuzzFrameReader
+./internal/proto FuzzFrameReaderSkip
 ./internal/proto FuzzDecodeResponse
 ./internal/proto FuzzMultiRequest
 . FuzzParseConnString

@@ -288,6 +288,72 @@ func FuzzDecodeResponse(f *testing.F) {
 	})
 }
 
+// FuzzFrameReaderSkip: frames above the limit are peeked at and skipped, as
+// the client does with a reply too large for it; every frame and every
+// skipped frame's head must match the stream, and memory must not grow to
+// a skipped frame.
+func FuzzFrameReaderSkip(f *testing.F) {
+	frame := func(p []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(p))), p...) }
+	f.Add(append(append(frame([]byte{1}), frame(make([]byte, 40))...), frame([]byte{2, 3})...), uint8(20), uint8(0))
+	f.Add(append(frame(make([]byte, 300)), frame(nil)...), uint8(16), uint8(7))
+	f.Add(frame(make([]byte, 100))[:50], uint8(8), uint8(0x81))
+	f.Add([]byte{0x7f, 0xff, 0xff, 0xff, 1, 2, 3}, uint8(4), uint8(3))
+
+	f.Fuzz(func(t *testing.T, stream []byte, rawMax uint8, chunk uint8) {
+		limit := 1024 + int(rawMax) // the smallest limit a handle accepts, and a little more
+		if len(stream) > 0 && rawMax < 64 {
+			limit = int(rawMax) + 1 // small limits make more frames refused
+		}
+		r := &fuzzStreamReader{data: stream, chunk: int(chunk & 0x7f), eofWithData: chunk&0x80 != 0}
+		fr := NewFrameReader(r, limit)
+		rest := stream
+		for n := 0; ; n++ {
+			p, err := fr.Next()
+			var tl *FrameTooLargeError
+			switch {
+			case err == nil:
+				size := int(binary.BigEndian.Uint32(rest))
+				if size != len(p) || !bytes.Equal(p, rest[4:4+size]) {
+					t.Fatalf("frame %d differs from the stream", n)
+				}
+				rest = rest[4+size:]
+				continue
+			case errors.As(err, &tl) && tl.Len >= 0:
+				head, perr := fr.PeekRefused(int(min(tl.Len, 16)))
+				if perr == nil && !bytes.Equal(head, rest[4:4+len(head)]) {
+					t.Fatalf("refused frame %d: head % x, the stream has % x", n, head, rest[4:4+len(head)])
+				}
+				if serr := fr.SkipRefused(); serr != nil {
+					if int64(len(rest)-4) >= tl.Len {
+						t.Fatalf("skip of a whole frame failed: %v", serr)
+					}
+					return // the stream ended inside it
+				}
+				if int64(len(rest)-4) < tl.Len {
+					t.Fatalf("skipped a frame of %d bytes with only %d in the stream", tl.Len, len(rest)-4)
+				}
+				rest = rest[4+tl.Len:]
+				if len(fr.buf) > max(64<<10, 2*(limit+4)) {
+					t.Fatalf("buffer grew to %d for a refused frame", len(fr.buf))
+				}
+				continue
+			case errors.As(err, &tl):
+				return // a negative length: the stream is unusable
+			case errors.Is(err, io.EOF):
+				if len(rest) != 0 {
+					t.Fatalf("EOF with %d bytes left", len(rest))
+				}
+				return
+			default:
+				if len(rest) == 0 {
+					t.Fatalf("error %v at the end of the stream", err)
+				}
+				return // a truncated frame
+			}
+		}
+	})
+}
+
 // ---------------------------------------------------------------------------
 // FuzzMultiRequest: the server-side decoders
 
