@@ -796,6 +796,7 @@ func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
 				if errors.As(err, &fe) {
 					handled, skipErr := c.refuseReply(l, fr, fe, readTimeout)
 					if handled && skipErr == nil {
+						recheck = recheckNone // a reply came
 						continue
 					}
 					if skipErr != nil {
