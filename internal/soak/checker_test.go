@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 	"github.com/zkgo/zk"
@@ -44,6 +45,17 @@ func TestRegisterModel(t *testing.T) {
 			set(0, 0, "a", outUnknown, 0, 0, 0), get(1, 0, initialData, 20, 30), get(1, 1, "a", 40, 50)}, porcupine.Ok},
 		{"unknown write undone", []porcupine.Operation{
 			set(0, 0, "a", outUnknown, 0, 0, 0), get(1, 1, "a", 20, 30), get(1, 0, initialData, 40, 50)}, porcupine.Illegal},
+		// Histories cut at isolated reads (cutAtIsolatedReads): a violation
+		// on either side of a cut, or across it, is still found.
+		{"write lost after an isolated read saw it", []porcupine.Operation{
+			set(0, 0, "a", outOK, 1, 0, 10), get(1, 1, "a", 20, 30), get(1, 0, initialData, 40, 50)}, porcupine.Illegal},
+		{"isolated read of a state nobody made", []porcupine.Operation{
+			set(0, 0, "a", outOK, 1, 0, 10), get(1, 2, "x", 20, 30), set(0, 2, "b", outOK, 3, 40, 50), get(1, 3, "b", 60, 70)}, porcupine.Illegal},
+		{"versions go on across cuts", []porcupine.Operation{
+			set(0, 0, "a", outOK, 1, 0, 10), get(1, 1, "a", 20, 30), set(0, 1, "b", outOK, 2, 40, 50),
+			get(1, 2, "b", 60, 70), set(2, 1, "c", outBad, 0, 80, 90), get(1, 2, "b", 100, 110)}, porcupine.Ok},
+		{"a write from a version the cut says is gone", []porcupine.Operation{
+			set(0, 0, "a", outOK, 1, 0, 10), get(1, 1, "a", 20, 30), set(2, 0, "c", outOK, 1, 40, 50)}, porcupine.Illegal},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,5 +125,59 @@ func TestLeaderSafeAndStaleReads(t *testing.T) {
 	}
 	if stale := staleReads(ops, kept); len(stale) != 0 {
 		t.Fatalf("stale reads %q among the kept ones", stale)
+	}
+}
+
+func TestCutAtIsolatedReads(t *testing.T) {
+	op := func(set bool, call, ret int64) porcupine.Operation {
+		return porcupine.Operation{Input: regInput{key: "r", set: set}, Output: regOutput{kind: outRead, version: 1, data: "a"}, Call: call, Return: ret}
+	}
+	// Reads at [20,30] and [60,70] overlap nothing; the read at [95,120]
+	// overlaps the write at [100,110]; the last read is last.
+	ops := []porcupine.Operation{op(true, 0, 10), op(false, 20, 30), op(true, 40, 50), op(false, 60, 70),
+		op(true, 100, 110), op(false, 95, 120), op(false, 130, 140)}
+	pieces := cutAtIsolatedReads(ops)
+	if len(pieces) != 3 {
+		t.Fatalf("%d pieces, want 3: %v", len(pieces), pieces)
+	}
+	sizes := []int{2, 3, 4} // each later piece starts with its reset
+	for i, p := range pieces {
+		if len(p) != sizes[i] {
+			t.Fatalf("piece %d has %d operations, want %d", i, len(p), sizes[i])
+		}
+		if i > 0 {
+			r := p[0]
+			if !r.Input.(regInput).reset || r.Return >= p[1].Call || r.Call <= pieces[i-1][len(pieces[i-1])-1].Return {
+				t.Fatalf("piece %d does not start with a reset between the cut read and its first call: %+v", i, r)
+			}
+		}
+	}
+}
+
+func TestBoundUnknown(t *testing.T) {
+	unk := func(sess int64, call int64) porcupine.Operation {
+		return porcupine.Operation{Input: regInput{key: "r", set: true, sess: sess}, Output: regOutput{kind: outUnknown}, Call: call, Return: math.MaxInt64}
+	}
+	ops := []porcupine.Operation{unk(1, 5), unk(2, 5), unk(3, 5)}
+	all := []opRecord{
+		{session: 1, call: 3, ret: 4},   // before: no bound from it
+		{session: 1, call: 5, ret: -1},  // the unknown Set itself
+		{session: 1, call: 20, ret: 90}, // the next call...
+		{session: 1, call: 30, ret: 40}, // ...and a later one that returned first
+		{session: 1, call: 95, ret: 99},
+		{session: 3, call: 50, ret: 60},
+	}
+	ended := map[int64]time.Duration{2: 70, 3: 55}
+	boundUnknown(ops, all, ended, 1000)
+	for i, want := range []int64{40 + 1000, 70 + 1000, 55 + 1000} {
+		if ops[i].Return != want {
+			t.Fatalf("op %d: bound %d, want %d", i, ops[i].Return, want)
+		}
+	}
+	// No later call and no end: no bound.
+	ops = []porcupine.Operation{unk(9, 5)}
+	boundUnknown(ops, all, ended, 1000)
+	if ops[0].Return != math.MaxInt64 {
+		t.Fatalf("bound %d for a session with nothing after the call", ops[0].Return)
 	}
 }

@@ -23,7 +23,12 @@
 //   - the history of register writes and synced reads is linearizable
 //     (porcupine; a register holds (version, data); a write that failed
 //     without a definite answer, such as ErrConnectionLoss, may or may not
-//     have taken effect and never returns);
+//     have taken effect, at the latest when the next call of its session
+//     returned or the session ended, plus one session timeout: ZooKeeper
+//     applies a session's requests in the order sent). Each register's
+//     history is cut where a read overlaps no other operation (the state
+//     there is what it read), so the check of a 30-minute run takes
+//     seconds and bounded memory;
 //   - no acknowledged write is lost: each register's final version is at
 //     least its acknowledged Sets and at most those plus the unknown ones,
 //     its final data was written by one of them, every acknowledged

@@ -34,6 +34,9 @@ const (
 type regInput struct {
 	key    string
 	set    bool
+	reset  bool // not an operation: a partition starts in this state (see cutAtIsolatedReads)
+	state  regState
+	sess   int64  // the session that made the call (the model ignores it)
 	expect int32  // Set: the version it expects
 	data   string // Set: the data it writes
 	server string // a read: the server that answered it (the model ignores it)
@@ -60,13 +63,16 @@ func registerModel() porcupine.Model {
 			sort.Strings(keys)
 			out := make([][]porcupine.Operation, 0, len(keys))
 			for _, k := range keys {
-				out = append(out, by[k])
+				out = append(out, cutAtIsolatedReads(by[k])...)
 			}
 			return out
 		},
 		Init: func() any { return regState{version: 0, data: initialData} },
 		Step: func(state, input, output any) (bool, any) {
 			s, in, out := state.(regState), input.(regInput), output.(regOutput)
+			if in.reset {
+				return true, in.state
+			}
 			if !in.set {
 				return out.version == s.version && out.data == s.data, s
 			}
@@ -86,6 +92,9 @@ func registerModel() porcupine.Model {
 		},
 		DescribeOperation: func(input, output any) string {
 			in, out := input.(regInput), output.(regOutput)
+			if in.reset {
+				return fmt.Sprintf("(from here on, checked from the state v%d %q that an isolated read saw)", in.state.version, in.state.data)
+			}
 			if !in.set {
 				return fmt.Sprintf("get(%s) -> v%d %q", in.key, out.version, out.data)
 			}
@@ -96,6 +105,88 @@ func registerModel() porcupine.Model {
 			s := state.(regState)
 			return fmt.Sprintf("v%d %q", s.version, s.data)
 		},
+	}
+}
+
+// cutAtIsolatedReads splits one register's history where the state is known
+// exactly, so that the checker's work (and memory: it keeps a bitset of
+// the partition's operations per state it visits) stays proportional to
+// the pieces, not to a 30-minute history. A read that overlaps no other
+// operation of the register is such a point: every operation before it
+// took effect before it, every one after it after it, and the state then
+// is what it read. The read ends its piece; the next piece starts with a
+// reset to that state, placed before all of its operations.
+func cutAtIsolatedReads(ops []porcupine.Operation) [][]porcupine.Operation {
+	sorted := append([]porcupine.Operation(nil), ops...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Call < sorted[j].Call })
+	var out [][]porcupine.Operation
+	var cur []porcupine.Operation
+	maxRet := int64(math.MinInt64) // the latest return of the operations before i
+	for i, op := range sorted {
+		in := op.Input.(regInput)
+		isolated := !in.set && !in.reset && maxRet < op.Call && i+1 < len(sorted) && sorted[i+1].Call > op.Return
+		maxRet = max(maxRet, op.Return)
+		cur = append(cur, op)
+		if !isolated {
+			continue
+		}
+		out = append(out, cur)
+		o := op.Output.(regOutput)
+		d := sorted[i+1].Call - op.Return // at least 1
+		cur = []porcupine.Operation{{
+			ClientId: op.ClientId,
+			Input:    regInput{key: in.key, reset: true, state: regState{version: o.version, data: o.data}},
+			Output:   regOutput{kind: outRead},
+			Call:     op.Return + d/3,
+			Return:   op.Return + 2*d/3, // before the next piece's first call
+		}}
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// boundUnknown gives each Set whose outcome is unknown (recorded with no
+// return) the latest time it can have taken effect, from ZooKeeper's
+// guarantee that a session's requests are applied in the order sent: before
+// the next request of its session returned, or, if none did, before the
+// session ended. A slack of one session timeout covers a request still on
+// its way through a dying server. Without a bound, such a Set stays in
+// flight to the end of the history and no point of the history can be cut.
+func boundUnknown(ops []porcupine.Operation, all []opRecord, ended map[int64]time.Duration, slack time.Duration) {
+	bySess := map[int64][]opRecord{}
+	for _, r := range all {
+		if r.ret >= 0 {
+			bySess[r.session] = append(bySess[r.session], r)
+		}
+	}
+	for _, rs := range bySess {
+		sort.Slice(rs, func(i, j int) bool { return rs[i].call < rs[j].call })
+	}
+	for i := range ops {
+		op := &ops[i]
+		in, ok := op.Input.(regInput)
+		if !ok || !in.set || op.Output.(regOutput).kind != outUnknown {
+			continue
+		}
+		bound := time.Duration(math.MaxInt64)
+		rs := bySess[in.sess]
+		if j := sort.Search(len(rs), func(j int) bool { return int64(rs[j].call) > op.Call }); j < len(rs) {
+			bound = rs[j].ret // the next call of the session was sent after it
+			for _, r := range rs[j:] {
+				bound = min(bound, r.ret) // any later call that returned
+				if r.call > bound {
+					break
+				}
+			}
+		}
+		if end, ok := ended[in.sess]; ok {
+			bound = min(bound, end)
+		}
+		if bound != time.Duration(math.MaxInt64) {
+			op.Return = int64(bound + slack)
+		}
 	}
 }
 
@@ -134,6 +225,7 @@ type history struct {
 	created   map[string]string          // acknowledged sequential path -> op id
 	attempted map[string]bool            // op ids of every sequential create
 	unkCreate int
+	ended     map[int64]time.Duration // session id -> when its handle was closed
 }
 
 func newHistory() *history {
@@ -145,6 +237,17 @@ func newHistory() *history {
 		created:   map[string]string{},
 		attempted: map[string]bool{},
 	}
+}
+
+// sessionEnded records when a session's handle was closed (after its
+// expiry, or on purpose).
+func (h *history) sessionEnded(id int64, at time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ended == nil {
+		h.ended = map[int64]time.Duration{}
+	}
+	h.ended[id] = at
 }
 
 // now is the time since the start, on the monotonic clock.
@@ -168,7 +271,7 @@ func (h *history) set(client int, session int64, server, key string, expect int3
 	}
 	h.regOps = append(h.regOps, porcupine.Operation{
 		ClientId: client,
-		Input:    regInput{key: key, set: true, expect: expect, data: data},
+		Input:    regInput{key: key, set: true, expect: expect, data: data, sess: session},
 		Call:     int64(call),
 		Output:   regOutput{kind: kind, version: version},
 		Return:   r,
@@ -194,7 +297,7 @@ func (h *history) read(client int, session int64, server, key string, version in
 	defer h.mu.Unlock()
 	h.regOps = append(h.regOps, porcupine.Operation{
 		ClientId: client,
-		Input:    regInput{key: key, server: server},
+		Input:    regInput{key: key, server: server, sess: session},
 		Call:     int64(call),
 		Output:   regOutput{kind: outRead, version: version, data: data},
 		Return:   int64(ret),

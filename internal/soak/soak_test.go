@@ -166,11 +166,13 @@ func TestSoak(t *testing.T) {
 	// are listed when stale, as ZooKeeper's doing.
 	h.mu.Lock()
 	ops := append([]porcupine.Operation(nil), h.regOps...)
+	boundUnknown(ops, h.all, h.ended, *flagSession)
 	h.mu.Unlock()
 	kept, leaderReads := leaderSafe(ops, addrs, leaders, 250*time.Millisecond)
 	checkStart := time.Now()
 	res := porcupine.CheckOperationsTimeout(registerModel(), kept, *flagCheckTime)
 	checkTook := time.Since(checkStart)
+	pieces := len(registerModel().Partition(kept))
 	switch res {
 	case porcupine.Illegal:
 		v.add("the history of register writes and synced reads (not answered by the leader) is not linearizable")
@@ -227,13 +229,13 @@ func TestSoak(t *testing.T) {
 		"sequential creates %d: %d ok; one-shot watches %d: %d fired, %d ended by an error; ephemeral checks %d; "+
 		"stream events %d over %d connected intervals) sessions=%d (expired %d, failed connects %d) "+
 		"faults=%d (kill %d, kill leader %d, stop %d, pause %d, pause leader %d, quorum loss %d) "+
-		"linearizability=%v in %v over %d register ops (%d leader changes seen); heap %d -> %d bytes (history released); violations=%d",
+		"linearizability=%v in %v over %d register ops in %d pieces (%d leader changes seen); heap %d -> %d bytes (history released); violations=%d",
 		seed, ran.Round(time.Millisecond), nall,
 		n.sets, n.setOK, n.setBad, n.setUnknown, n.gets, n.syncReads,
 		n.creates, n.createOK, n.watchesSet, n.watchFired, n.watchFailed, n.ephChecks,
 		n.streamEvents, n.streamIntervals, n.sessions, n.expired, n.connectFailures,
 		f.total(), f.kill, f.killLeader, f.stop, f.pause, f.pauseLeader, f.quorumLoss,
-		resultName(res), checkTook.Round(time.Millisecond), nops, leaderChanges, before.HeapAlloc, after.HeapAlloc, len(vs))
+		resultName(res), checkTook.Round(time.Millisecond), nops, pieces, leaderChanges, before.HeapAlloc, after.HeapAlloc, len(vs))
 	n.mu.Unlock()
 	if len(diverged) > 0 {
 		for i, s := range vs {

@@ -448,6 +448,7 @@ func (cl *client) endSession(how string) {
 		cl.n.add(func(n *counters) { n.expired++ })
 	}
 	s.c.Close() // idempotent; after expiry it only waits for the goroutines
+	cl.h.sessionEnded(s.rec.id, cl.h.now())
 	if s.readerDone != nil {
 		select {
 		case <-s.readerDone:
