@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -769,6 +770,13 @@ func (c *Conn) readLoop(l *link, fr *proto.FrameReader) {
 		// buffered arrived with the read that brought them: the clock and
 		// the deadline are touched once per read, not per frame.
 		fresh := fr.Buffered() == 0
+		if fresh && readAt != 0 {
+			// The callers just woken by replies queue their next requests,
+			// and more replies arrive, before this goroutine reads again:
+			// a read that finds the socket empty costs a system call, a
+			// park and a wake-up for nothing.
+			runtime.Gosched()
+		}
 		switch {
 		case recheck == recheckDue:
 			// The deadline passed, but this process may have been off the
