@@ -758,13 +758,15 @@ func TestReaderOffTheCPUIsNotALostServer(t *testing.T) {
 	require.NoError(t, err)
 
 	conn.stalled.Store(true)
-	// The reader is blocked in a Read that began before the stall; this
-	// call's reply ends it, and the reader's next Read stalls.
-	_, _, err = c.Get(ctx, "/s")
-	require.NoError(t, err)
+	// The reader's next Read stalls: at once if it is between reads, or
+	// after the reply to this call ends the Read it is in.
+	got := make(chan error, 2)
+	go func() {
+		_, _, err := c.Get(ctx, "/s")
+		got <- err
+	}()
 	<-conn.inStall
 	conn.stalled.Store(false)
-	got := make(chan error, 1)
 	go func() {
 		_, _, err := c.Get(ctx, "/s") // its reply waits in the socket
 		got <- err
@@ -773,6 +775,7 @@ func TestReaderOffTheCPUIsNotALostServer(t *testing.T) {
 	// clock: the deadline passing is the condition under test.)
 	time.Sleep(time.Until(time.Unix(0, conn.deadline.Load())) + 100*time.Millisecond)
 	close(conn.release)
+	require.NoError(t, <-got)
 	require.NoError(t, <-got)
 	_, _, err = c.Get(ctx, "/s")
 	require.NoError(t, err)
