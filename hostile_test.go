@@ -256,6 +256,9 @@ func replyFrame(xid int32, zxid int64, code int32, recs ...proto.Record) []byte 
 }
 
 // rawFrame prefixes payload with its length.
+// zeroChunk is a piece of a large reply body, written again and again.
+var zeroChunk = make([]byte, 64<<10)
+
 func rawFrame(payload []byte) []byte {
 	return append(binary.BigEndian.AppendUint32(nil, uint32(len(payload))), payload...)
 }
@@ -376,6 +379,24 @@ func hostileCases() []hostileCase {
 				require.Equal(t, int32(-999), ze.Code)
 				require.ErrorContains(t, err, "-999")
 				require.True(t, strings.HasPrefix(err.Error(), "zk: get /x: "), err.Error())
+			},
+		},
+		{
+			// A real server does not cap its replies: one above the
+			// handle's frame limit (4 MiB by default) fails only its call.
+			name: "reply above the frame limit", call: true, keep: true,
+			script: func(hc *hostileConn, r hostileReq) {
+				const body = 5 << 20
+				// The reply header of a frame of 16 + 5 MiB bytes, then the
+				// body from one small buffer (the test measures allocation).
+				hc.write(append(be32(16+body), replyPayload(r.xid, 0, nil)...))
+				for range body / len(zeroChunk) {
+					hc.write(zeroChunk)
+				}
+			},
+			checkCall: func(t *testing.T, _ []byte, err error) {
+				require.ErrorIs(t, err, zk.ErrReplyTooLarge)
+				require.ErrorContains(t, err, "zk: get /x: reply of 5242896 bytes is above the frame limit of 4194304 bytes")
 			},
 		},
 		{
