@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ var (
 	flagClients   = flag.Int("soak.clients", 4, "number of concurrent clients")
 	flagSession   = flag.Duration("soak.session", 4*time.Second, "session timeout the clients ask for")
 	flagCheckTime = flag.Duration("soak.checktime", 2*time.Minute, "bound on the linearizability check")
+	flagHeapProf  = flag.String("soak.heapprofile", "", "write a heap profile to this file after the final garbage collection")
 	flagStrict    = flag.Bool("soak.strict", false, "fail, rather than skip as inconclusive, when the ensemble itself lost acknowledged data (its members disagree)")
 )
 
@@ -218,6 +220,12 @@ func TestSoak(t *testing.T) {
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
+	if *flagHeapProf != "" {
+		if f, err := os.Create(*flagHeapProf); err == nil {
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	const heapSlack = 16 << 20
 	if after.HeapAlloc > before.HeapAlloc+heapSlack {
 		v.add("heap grew from %d to %d bytes", before.HeapAlloc, after.HeapAlloc)

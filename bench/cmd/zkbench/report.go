@@ -209,7 +209,7 @@ func report(w io.Writer, f facts, took time.Duration) {
 	p("Ceiling = the raw-protocol client (one locked thread, blocking socket, pre-encoded requests, one write per batch, one read per batch, no allocations). ")
 	p("\"of ceiling\" = value ÷ ceiling for throughput, ceiling ÷ value for latency and CPU (1.00 = as good as the ceiling). ")
 	p("Client CPU = getrusage(RUSAGE_SELF) user+sys over the run ÷ requests (the server is another process). ")
-	p("Syscalls = Read/Write calls on the client's net.Conn (counted by a wrapper given through the dialer option).\n\n")
+	p("Syscalls = read(2)/write(2) calls of the whole benchmark process over the run (from /proc/self/io, so the Go runtime's own count too) ÷ requests.\n\n")
 
 	for _, s := range servers {
 		p("## Server: %s (%s)\n\n", s.name, s.version)
