@@ -3,6 +3,7 @@ package soak
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,5 +180,23 @@ func TestBoundUnknown(t *testing.T) {
 	boundUnknown(ops, all, ended, 1000)
 	if ops[0].Return != math.MaxInt64 {
 		t.Fatalf("bound %d for a session with nothing after the call", ops[0].Return)
+	}
+}
+
+func TestForkedRegisters(t *testing.T) {
+	set := func(key string, data string, kind int, version int32) porcupine.Operation {
+		return porcupine.Operation{Input: regInput{key: key, set: true, data: data}, Output: regOutput{kind: kind, version: version}}
+	}
+	ops := []porcupine.Operation{
+		set("/r0", "a", outOK, 1), set("/r0", "b", outBad, 0), set("/r0", "c", outOK, 2),
+		set("/r1", "d", outOK, 1), set("/r1", "e", outUnknown, 0), set("/r1", "f", outOK, 1), // /r1 v1 twice
+		set("/r2", "g", outOK, 1),
+	}
+	forks := forkedRegisters(ops)
+	if len(forks) != 1 || forks["/r1"] == nil || forks["/r1"].version != 1 {
+		t.Fatalf("forks %v, want /r1 at version 1", forks)
+	}
+	if s := forks["/r1"].String(); !strings.Contains(s, `"d"`) || !strings.Contains(s, `"f"`) {
+		t.Fatalf("fork report %q names neither write", s)
 	}
 }

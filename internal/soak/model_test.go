@@ -190,6 +190,45 @@ func boundUnknown(ops []porcupine.Operation, all []opRecord, ended map[int64]tim
 	}
 }
 
+// fork is two acknowledged Sets of one register that both made version.
+type fork struct {
+	reg     string
+	version int32
+	a, b    porcupine.Operation
+}
+
+func (f *fork) String() string {
+	d := func(op porcupine.Operation) string {
+		in := op.Input.(regInput)
+		return fmt.Sprintf("%q by session 0x%x over [%v, %v]", in.data, in.sess, time.Duration(op.Call), time.Duration(op.Return))
+	}
+	return fmt.Sprintf("%s: version %d was made twice, by acknowledged Sets %s and %s", f.reg, f.version, d(f.a), d(f.b))
+}
+
+// forkedRegisters finds registers where two acknowledged Sets made the same
+// version: the server took both, so it lost the first after acknowledging
+// it. It returns the first such fork of each register.
+func forkedRegisters(ops []porcupine.Operation) map[string]*fork {
+	made := map[string]map[int32]porcupine.Operation{}
+	out := map[string]*fork{}
+	for _, op := range ops {
+		in, ok := op.Input.(regInput)
+		if !ok || !in.set || op.Output.(regOutput).kind != outOK || out[in.key] != nil {
+			continue
+		}
+		v := op.Output.(regOutput).version
+		if made[in.key] == nil {
+			made[in.key] = map[int32]porcupine.Operation{}
+		}
+		if prev, dup := made[in.key][v]; dup {
+			out[in.key] = &fork{reg: in.key, version: v, a: prev, b: op}
+			continue
+		}
+		made[in.key][v] = op
+	}
+	return out
+}
+
 // opRecord is one operation of any kind, for the record and for failure
 // reports.
 type opRecord struct {
