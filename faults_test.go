@@ -771,9 +771,8 @@ func TestReaderOffTheCPUIsNotALostServer(t *testing.T) {
 		_, _, err := c.Get(ctx, "/s") // its reply waits in the socket
 		got <- err
 	}()
-	// Let the read deadline pass while the reader is held. (A wait on the
-	// clock: the deadline passing is the condition under test.)
-	time.Sleep(time.Until(time.Unix(0, conn.deadline.Load())) + 100*time.Millisecond)
+	// Let the read deadline pass while the reader is held.
+	time.Sleep(time.Until(time.Unix(0, conn.deadline.Load())) + 100*time.Millisecond) // the clock passing the deadline is the condition under test; no event marks it
 	close(conn.release)
 	require.NoError(t, <-got)
 	require.NoError(t, <-got)
