@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -361,6 +362,19 @@ func (c *Chaos) Run(tb testing.TB) Report {
 	rctx, rcancel := context.WithTimeout(ctx, 30*T+30*time.Second)
 	if err := c.Rec.WaitHolder(rctx); err != nil {
 		tb.Errorf("no holder after the faults stopped: %v", err)
+		// What each actor's handle was doing, for the report.
+		buf := make([]byte, 8<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		if f, err := os.CreateTemp("", "zk-chaos-stacks-*.txt"); err == nil {
+			f.Write(buf)
+			f.Close()
+			tb.Logf("every goroutine's stack: %s", f.Name())
+		}
+		for i, s := range c.sups {
+			if conn := s.Conn(); conn != nil {
+				tb.Logf("actor %d: state %v server %s session 0x%x", i, conn.State(), conn.Server(), conn.SessionID())
+			}
+		}
 	}
 	rcancel()
 	recovery := time.Since(healed)
