@@ -91,6 +91,10 @@ type link struct {
 	// callerWrites: the connection is plain TCP, so a caller may try a
 	// short write and hand the rest over (see flush).
 	callerWrites bool
+	// raw, on Linux for plain TCP, is the raw system call path: the
+	// reader reads through it and a caller makes one non-blocking write
+	// attempt with it (see rawio_linux.go).
+	raw *rawIO
 }
 
 func (l *link) fail(err error) {
@@ -579,6 +583,11 @@ func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *pro
 func (c *Conn) serve(nc net.Conn, fr *proto.FrameReader, addr string, resp *proto.ConnectResponse) (done bool, prefer string) {
 	_, plainTCP := nc.(*net.TCPConn)
 	l := &link{conn: nc, addr: addr, failed: make(chan struct{}), backlog: make(chan []byte), callerWrites: plainTCP}
+	if plainTCP && !c.cfg.noRawIO {
+		if l.raw = newRawIO(nc); l.raw != nil {
+			fr.SetSource(l.raw)
+		}
+	}
 	c.lastRecv.Store(time.Now().UnixNano())
 
 	c.mu.Lock()

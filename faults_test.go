@@ -488,8 +488,26 @@ func TestFaultCloseWhileBlackholedDoesNotHang(t *testing.T) {
 // context does ("cancelling a call's context returns ctx.Err() at once"):
 // no caller may be held in a socket write, its own or other callers'.
 func TestFaultBlockedWriteDoesNotHoldCallers(t *testing.T) {
+	for _, mode := range ioModes() {
+		t.Run(mode.name, func(t *testing.T) { testBlockedWriteDoesNotHoldCallers(t, mode.opts...) })
+	}
+}
+
+// ioMode is one way a link does its socket I/O: on Linux, plain TCP links
+// use raw system calls (rawio_linux.go); with WithoutRawIO, and on other
+// platforms, they use net.Conn's Read and Write.
+type ioMode struct {
+	name string
+	opts []zk.Option
+}
+
+func ioModes() []ioMode {
+	return []ioMode{{"default I/O", nil}, {"net.Conn I/O", []zk.Option{zk.WithoutRawIO()}}}
+}
+
+func testBlockedWriteDoesNotHoldCallers(t *testing.T, opts ...zk.Option) {
 	const T = 30 * time.Second // the write deadline (2T/3) is far away
-	_, p, _, c := proxied(t, T)
+	_, p, _, c := proxied(t, T, opts...)
 	p.Pause(faultproxy.ClientToServer, true)
 	t.Cleanup(func() { p.Pause(faultproxy.ClientToServer, false) })
 
@@ -587,15 +605,17 @@ func TestFaultWriteBackpressureKeepsLink(t *testing.T) {
 		d := tls.Dialer{Config: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}
 		return d.DialContext(ctx, network, addr)
 	}
-	for _, mode := range []string{"plain", "TLS", "TLS from a custom dialer"} {
+	for _, mode := range []string{"plain", "plain, net.Conn I/O", "TLS", "TLS from a custom dialer"} {
 		t.Run(mode, func(t *testing.T) {
 			const T = 20 * time.Second
 			var srvOpts []testserver.Option
 			var cliOpts []zk.Option
-			if mode != "plain" {
+			if !strings.HasPrefix(mode, "plain") {
 				srvOpts = append(srvOpts, testserver.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))
 			}
 			switch mode {
+			case "plain, net.Conn I/O":
+				cliOpts = append(cliOpts, zk.WithoutRawIO())
 			case "TLS":
 				cliOpts = append(cliOpts, zk.WithTLS(&tls.Config{RootCAs: pool}))
 			case "TLS from a custom dialer":

@@ -55,10 +55,22 @@ func (c *Conn) flush() {
 				return
 			}
 		}
-		now := time.Now()
-		l.conn.SetWriteDeadline(now.Add(callerWritePatience))
-		n, err := l.conn.Write(wbuf)
-		c.lastSend.Store(now.UnixNano())
+		var n int
+		var err error
+		if l.raw != nil {
+			// One attempt that never waits: what the socket does not take
+			// now goes to the writer goroutine.
+			n, err = l.raw.tryWrite(wbuf)
+			c.lastSend.Store(time.Now().UnixNano())
+			if err == nil && n < len(wbuf) {
+				err = os.ErrDeadlineExceeded
+			}
+		} else {
+			now := time.Now()
+			l.conn.SetWriteDeadline(now.Add(callerWritePatience))
+			n, err = l.conn.Write(wbuf)
+			c.lastSend.Store(now.UnixNano())
+		}
 		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 			select {
 			case l.backlog <- wbuf[n:]: // the writer goroutine holds the flag now
@@ -124,6 +136,11 @@ func (c *Conn) nextBatch(l *link) []byte {
 			return rest
 		}
 		c.putBatch(rest)
+		if l.raw != nil {
+			// Callers' raw writes check the write deadline: take this
+			// goroutine's away before they write again.
+			l.conn.SetWriteDeadline(time.Time{})
+		}
 		if hook := writerIdleHook.Load(); hook != nil {
 			(*hook)(c)
 		}

@@ -30,6 +30,20 @@ func WithoutRebalance() Option {
 	return optionFunc(func(c *config) { c.noRebalance = true })
 }
 
+// WithoutRawIO makes links use net.Conn's Read and Write, as on platforms
+// without the raw system call path.
+func WithoutRawIO() Option {
+	return optionFunc(func(c *config) { c.noRawIO = true })
+}
+
+// LinkRawIO reports whether c's current link reads and writes with raw
+// system calls (false when it has no link).
+func LinkRawIO(c *Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.link != nil && c.link.raw != nil
+}
+
 // SetWriterIdleHook runs f (until restore is called) each time a link's
 // writer goroutine, holding the flusher's role, finds nothing more to write
 // and is about to give the role up.

@@ -69,6 +69,7 @@ type config struct {
 	localExpiry    time.Duration // 0 = T; <0 = off
 	rand           *rand.Rand
 	noRebalance    bool // tests: UpdateServers never moves a session that stays listed
+	noRawIO        bool // tests: links use net.Conn Read and Write even on Linux
 	setWatchesMax  int
 	watchBuffer    int
 	tls            *tls.Config

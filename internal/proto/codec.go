@@ -280,6 +280,10 @@ func NewFrameReader(r io.Reader, max int) *FrameReader {
 	return &FrameReader{r: r, max: max, buf: make([]byte, 64<<10)}
 }
 
+// SetSource makes r the stream read from here on; bytes already buffered
+// are kept.
+func (f *FrameReader) SetSource(r io.Reader) { f.r = r }
+
 // Buffered reports how many bytes are already read from the stream but not
 // yet returned as frames. A reader can decode every buffered frame before
 // blocking again.
