@@ -200,3 +200,36 @@ func TestForkedRegisters(t *testing.T) {
 		t.Fatalf("fork report %q names neither write", s)
 	}
 }
+
+// TestUnjudgedByDivergence: when the members disagree at the end, only the
+// checks of the nodes concerned go unjudged: the register itself (not one
+// whose name merely starts the same), and the sequential-node checks when
+// a sequential node is concerned.
+func TestUnjudgedByDivergence(t *testing.T) {
+	u := unjudgedByDivergence([]string{
+		regPath + "/r1: member 0: v5 \"a\"; member 1: v4 \"b\"",
+	})
+	for msg, want := range map[string]bool{
+		regPath + "/r1: final version 5, but 6 Sets were acknowledged: an acknowledged write was lost": true,
+		"session 0x1 saw " + regPath + "/r1 at version 3 after version 4 (get)":                        true,
+		"session 0x1: one-shot watch on " + regPath + "/r1":                                            true,
+		regPath + "/r10: final data \"x\" was written by no Set":                                       false,
+		"acknowledged create " + seqName + "0000000005 (c1-5) is gone":                                 false,
+		"heap grew from 1 to 2 bytes":                                                                  false,
+	} {
+		if got := u.covers(msg) != ""; got != want {
+			t.Errorf("register divergence: covers(%q) = %v, want %v", msg, got, want)
+		}
+	}
+	u = unjudgedByDivergence([]string{seqName + "0000000007: member 0: v0 \"c\"; member 2: (missing)"})
+	for msg, want := range map[string]bool{
+		"acknowledged create " + seqName + "0000000005 (c1-5) is gone":                                              true,
+		"session 0x2: while connected, the stream went from " + seqName + "0000000006 to " + seqName + "0000000008": true,
+		regPath + "/r1: final version 5, but 6 Sets were acknowledged":                                              false,
+		"live session 0x3: its ephemeral node " + ephPath + "/e is gone":                                            false,
+	} {
+		if got := u.covers(msg) != ""; got != want {
+			t.Errorf("sequential divergence: covers(%q) = %v, want %v", msg, got, want)
+		}
+	}
+}
