@@ -71,7 +71,11 @@ func (c *Conn) flush() {
 			n, err = l.conn.Write(wbuf)
 			c.lastSend.Store(now.UnixNano())
 		}
-		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		handOff := err != nil && errors.Is(err, os.ErrDeadlineExceeded)
+		if hook := callerWriteHook.Load(); hook != nil {
+			(*hook)(c, handOff)
+		}
+		if handOff {
 			select {
 			case l.backlog <- wbuf[n:]: // the writer goroutine holds the flag now
 				return
@@ -119,6 +123,11 @@ func (c *Conn) writeLoop(l *link) {
 		}
 	}
 }
+
+// callerWriteHook, set only by tests, runs after each write a caller makes
+// as the flusher, saying whether it handed the rest to the writer
+// goroutine.
+var callerWriteHook atomic.Pointer[func(c *Conn, handedOff bool)]
 
 // writerIdleHook, set only by tests, runs when the writer goroutine found
 // nothing more to write, just before it gives up the flusher's role.

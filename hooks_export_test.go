@@ -44,6 +44,14 @@ func LinkRawIO(c *Conn) bool {
 	return c.link != nil && c.link.raw != nil
 }
 
+// SetCallerWriteHook runs f (until restore is called) after each write a
+// caller makes as the flusher, saying whether it handed the rest of the
+// batch to the link's writer goroutine.
+func SetCallerWriteHook(f func(c *Conn, handedOff bool)) (restore func()) {
+	callerWriteHook.Store(&f)
+	return func() { callerWriteHook.Store(nil) }
+}
+
 // SetWriterIdleHook runs f (until restore is called) each time a link's
 // writer goroutine, holding the flusher's role, finds nothing more to write
 // and is about to give the role up.

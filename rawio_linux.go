@@ -61,7 +61,11 @@ func (o *rawOp) call(fd uintptr) bool {
 	}
 }
 
-// newRawIO returns nil when nc is not a plain TCP connection.
+// newRawIO returns nil when nc is not a plain TCP connection, or when its
+// socket is in blocking mode (a dialer that called File().Fd() on it puts
+// it there): a raw call on a blocking socket would sleep in the kernel
+// where the runtime cannot see it, and hold up garbage collection for the
+// whole process.
 func newRawIO(nc net.Conn) *rawIO {
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {
@@ -69,6 +73,14 @@ func newRawIO(nc net.Conn) *rawIO {
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
+		return nil
+	}
+	nonblocking := false
+	err = rc.Control(func(fd uintptr) {
+		flags, _, e := syscall.RawSyscall(syscall.SYS_FCNTL, fd, syscall.F_GETFL, 0)
+		nonblocking = e == 0 && flags&syscall.O_NONBLOCK != 0
+	})
+	if err != nil || !nonblocking {
 		return nil
 	}
 	r := &rawIO{rc: rc}

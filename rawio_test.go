@@ -8,16 +8,20 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/zkgo/zk"
+	"github.com/zkgo/zk/internal/faultproxy"
 	"github.com/zkgo/zk/internal/testserver"
 )
 
 // TestRawIOWhereItApplies: on Linux a plain TCP link reads and writes with
-// raw system calls; TLS, a dialer's wrapper, WithoutRawIO and other
-// platforms use net.Conn. Each way carries the same traffic intact: large
+// raw system calls; TLS, a dialer's wrapper, a socket in blocking mode
+// (where a raw call would sleep in the kernel out of the runtime's sight),
+// WithoutRawIO and other platforms use net.Conn. Each way carries the same traffic intact: large
 // replies that take many reads, large requests that the socket takes in
 // parts (so callers hand the rest to the writer goroutine), and many calls
 // in flight.
@@ -31,6 +35,23 @@ func TestRawIOWhereItApplies(t *testing.T) {
 		}
 		return struct{ net.Conn }{nc}, nil // not a *net.TCPConn
 	}
+	// A dialer that reaches the descriptor the old way (File().Fd(), to set
+	// a socket option, say) leaves the socket in blocking mode.
+	blocking := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		f, err := nc.(*net.TCPConn).File()
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		f.Fd() // puts the shared file description in blocking mode
+		f.Close()
+		return nc, nil
+	}
 	cases := []struct {
 		name string
 		tls  bool
@@ -40,6 +61,7 @@ func TestRawIOWhereItApplies(t *testing.T) {
 		{"plain TCP", false, nil, runtime.GOOS == "linux"},
 		{"plain TCP, WithoutRawIO", false, []zk.Option{zk.WithoutRawIO()}, false},
 		{"a dialer's wrapper", false, []zk.Option{zk.WithDialer(wrapped)}, false},
+		{"a socket in blocking mode", false, []zk.Option{zk.WithDialer(blocking)}, false},
 		{"TLS", true, []zk.Option{zk.WithTLS(&tls.Config{RootCAs: pool})}, false},
 	}
 	for _, tc := range cases {
@@ -100,6 +122,71 @@ func TestRawIOWhereItApplies(t *testing.T) {
 				require.NoError(t, err)
 				require.True(t, bytes.Equal(data, want[i]), "/n%d holds what was set", i)
 			}
+		})
+	}
+}
+
+// TestCallerWritesHandOffAndComeBack: when the socket does not take a
+// caller's whole batch (the server stopped reading), the rest goes to the
+// link's writer goroutine, which writes it with a deadline; once the stall
+// is over, callers write directly again, also after that deadline has
+// passed (the writer takes it away before it gives the flusher's role
+// back; a stale deadline would send every later write through the writer
+// goroutine). Runs on the default I/O of the platform (raw on Linux) and
+// on net.Conn.
+func TestCallerWritesHandOffAndComeBack(t *testing.T) {
+	for _, mode := range ioModes() {
+		t.Run(mode.name, func(t *testing.T) {
+			const T = 3 * time.Second // read timeout, and the writer's write deadline: 2 s
+			_, p, _, c := proxied(t, T, mode.opts...)
+			var direct, handed atomic.Int64
+			firstHandOff := make(chan struct{})
+			var once sync.Once
+			restore := zk.SetCallerWriteHook(func(hc *zk.Conn, handedOff bool) {
+				if hc != c {
+					return
+				}
+				if handedOff {
+					handed.Add(1)
+					once.Do(func() { close(firstHandOff) })
+				} else {
+					direct.Add(1)
+				}
+			})
+			defer restore()
+			ctx := testCtx(t)
+
+			p.Pause(faultproxy.ClientToServer, true)
+			const calls = 12 // 12 MB: more than the proxy and the kernel hold
+			data := make([]byte, 1000<<10)
+			errs := make(chan error, calls)
+			for range calls {
+				go func() {
+					_, err := c.Set(ctx, "/eph", data, -1)
+					errs <- err
+				}()
+			}
+			select {
+			case <-firstHandOff:
+			case <-time.After(waitTime):
+				t.Fatal("no caller handed a write to the writer goroutine while the server did not read")
+			}
+			p.Pause(faultproxy.ClientToServer, false)
+			for range calls {
+				require.NoError(t, <-errs)
+			}
+			h0 := handed.Load()
+			// The condition under test is the clock passing the writer's
+			// write deadline (the read timeout, 2 s), so wait on the clock.
+			time.Sleep(2*T/3 + 200*time.Millisecond)
+			d0 := direct.Load()
+			for range 20 {
+				_, _, err := c.Get(ctx, "/eph")
+				require.NoError(t, err)
+			}
+			require.Equal(t, h0, handed.Load(), "writes after the stall were handed to the writer goroutine")
+			require.GreaterOrEqual(t, direct.Load()-d0, int64(20), "each call was written by its caller")
+			t.Logf("%s: %d hand-offs during the stall, then %d direct writes", mode.name, h0, direct.Load()-d0)
 		})
 	}
 }
