@@ -150,6 +150,12 @@ func WithLogger(l *slog.Logger) Option {
 // WithDialer sets the function that dials servers, with the signature of
 // net.Dialer.DialContext. The handle bounds each call with the connect
 // timeout (session timeout / number of servers). Default: a net.Dialer.
+//
+// On Linux, a *net.TCPConn in non-blocking mode (what net.Dialer returns)
+// is read and written with raw system calls through its syscall.RawConn,
+// which costs less CPU than its Read and Write; any other connection, and
+// one a dialer put in blocking mode (File().Fd() does), is used through
+// Read and Write.
 func WithDialer(dial DialFunc) Option {
 	return optionFunc(func(c *config) { c.dial = dial })
 }
