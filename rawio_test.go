@@ -21,10 +21,10 @@ import (
 // TestRawIOWhereItApplies: on Linux a plain TCP link reads and writes with
 // raw system calls; TLS, a dialer's wrapper, a socket in blocking mode
 // (where a raw call would sleep in the kernel out of the runtime's sight),
-// WithoutRawIO and other platforms use net.Conn. Each way carries the same traffic intact: large
-// replies that take many reads, large requests that the socket takes in
-// parts (so callers hand the rest to the writer goroutine), and many calls
-// in flight.
+// WithoutRawIO and other platforms use net.Conn. Each way carries the same
+// traffic intact: large replies that take many reads, large requests, and
+// many calls in flight. (TestCallerWritesHandOffAndComeBack makes the
+// socket refuse writes.)
 func TestRawIOWhereItApplies(t *testing.T) {
 	cert, pool := selfSigned(t)
 	wrapped := func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -78,12 +78,13 @@ func TestRawIOWhereItApplies(t *testing.T) {
 			const nodes = 8
 			want := make([][]byte, nodes)
 			for i := range nodes {
-				// 900 KB each: a socket takes such a write in parts.
-				want[i] = bytes.Repeat([]byte{byte('a' + i)}, 900<<10)
+				// 256 KB each: a reply takes several reads, and eight
+				// such writes at once more than the socket takes in one.
+				want[i] = bytes.Repeat([]byte{byte('a' + i)}, 256<<10)
 				_, err := c.Create(ctx, fmt.Sprintf("/n%d", i), want[i], zk.CreatePersistent, zk.OpenACL)
 				require.NoError(t, err)
 			}
-			const goroutines, rounds = 64, 6
+			const goroutines, rounds = 64, 4
 			var wg sync.WaitGroup
 			errs := make(chan error, goroutines)
 			for g := range goroutines {
