@@ -63,6 +63,9 @@ func TestRegisterModel(t *testing.T) {
 			if got := porcupine.CheckOperationsTimeout(registerModel(), tc.ops, 0); got != tc.want {
 				t.Fatalf("got %v, want %v", resultName(got), resultName(tc.want))
 			}
+			if got := checkLinearizable(registerModel(), tc.ops, 0); got != tc.want {
+				t.Fatalf("checkLinearizable: got %v, want %v", resultName(got), resultName(tc.want))
+			}
 		})
 	}
 }
@@ -230,6 +233,36 @@ func TestUnjudgedByDivergence(t *testing.T) {
 	} {
 		if got := u.covers(msg) != ""; got != want {
 			t.Errorf("sequential divergence: covers(%q) = %v, want %v", msg, got, want)
+		}
+	}
+}
+
+// TestCheckLinearizableManyRegisters: checked piece by piece with a few
+// workers, a history of many registers is linearizable exactly when each
+// register's is; one bad register anywhere makes it Illegal.
+func TestCheckLinearizableManyRegisters(t *testing.T) {
+	history := func(bad int) []porcupine.Operation {
+		var ops []porcupine.Operation
+		for i := range 500 {
+			key := fmt.Sprintf("r%d", i)
+			ops = append(ops,
+				porcupine.Operation{ClientId: 0, Input: regInput{key: key, set: true, expect: 0, data: "a"},
+					Output: regOutput{kind: outOK, version: 1}, Call: 0, Return: 10},
+				porcupine.Operation{ClientId: 1, Input: regInput{key: key},
+					Output: regOutput{kind: outRead, version: 1, data: "a"}, Call: 20, Return: 30})
+			if i == bad { // a read of the state before the acknowledged write
+				ops = append(ops, porcupine.Operation{ClientId: 1, Input: regInput{key: key},
+					Output: regOutput{kind: outRead, version: 0, data: initialData}, Call: 40, Return: 50})
+			}
+		}
+		return ops
+	}
+	for _, tc := range []struct {
+		bad  int
+		want porcupine.CheckResult
+	}{{-1, porcupine.Ok}, {0, porcupine.Illegal}, {499, porcupine.Illegal}} {
+		if got := checkLinearizable(registerModel(), history(tc.bad), time.Minute); got != tc.want {
+			t.Errorf("bad register %d: got %v, want %v", tc.bad, resultName(got), resultName(tc.want))
 		}
 	}
 }
