@@ -177,9 +177,8 @@ func TestCallerWritesHandOffAndComeBack(t *testing.T) {
 				require.NoError(t, <-errs)
 			}
 			h0 := handed.Load()
-			// The condition under test is the clock passing the writer's
-			// write deadline (the read timeout, 2 s), so wait on the clock.
-			time.Sleep(2*T/3 + 200*time.Millisecond)
+			// Past the writer's write deadline (the read timeout, 2 s).
+			time.Sleep(2*T/3 + 200*time.Millisecond) // the clock passing the deadline is the condition under test; no event marks it
 			d0 := direct.Load()
 			for range 20 {
 				_, _, err := c.Get(ctx, "/eph")
