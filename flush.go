@@ -24,10 +24,11 @@ const callerWritePatience = 20 * time.Millisecond
 // queue while it is in the system call go out together in its next write
 // (group commit), with no hand-off to another goroutine. A caller whose
 // request another flusher will write returns at once. When the socket does
-// not take the bytes within callerWritePatience, the rest goes to the
-// link's writer goroutine, which keeps the flusher's role until the queue
-// is empty, and the caller returns to wait for its reply (or its ctx). On
-// a connection that is not plain TCP (TLS, where a timed-out write leaves
+// not take the bytes at once (raw I/O, rawio_linux.go) or within
+// callerWritePatience (net.Conn), the rest goes to the link's writer
+// goroutine, which keeps the flusher's role until the queue is empty, and
+// the caller returns to wait for its reply (or its ctx). On a connection
+// that is not plain TCP (TLS, where a timed-out write leaves
 // the connection unusable, or whatever a dialer returns), the writer
 // goroutine does every write.
 func (c *Conn) flush() {
