@@ -70,7 +70,11 @@
 //     version out again (seen once with ZooKeeper 3.8.0 after a leader was
 //     killed right after acknowledging). A client only reports what the
 //     server answered, so that register is reported as a SERVER ANOMALY
-//     and left out of the judgement; every other check still counts.
+//     and left out of the judgement; every other check still counts. In the
+//     same way, an acknowledged sequential create whose node holds the data
+//     of a create whose outcome was unknown, while its own data is nowhere,
+//     means the ensemble gave one name to two creates and lost the
+//     acknowledged one: reported as a SERVER ANOMALY, not judged.
 //
 // The checks themselves are tested on histories with and without
 // violations (checker_test.go).

@@ -717,6 +717,21 @@ func checkFinal(t *testing.T, c *zk.Conn, clients []*client, h *history, v *viol
 			if !acked[dataAt[p]] {
 				other = "a create whose outcome was unknown"
 			}
+			if where == "nowhere" && !acked[dataAt[p]] {
+				// The ensemble gave one sequential name to two creates:
+				// the acknowledged one, which it then lost, and one whose
+				// outcome the client never learned (seen once with
+				// ZooKeeper 3.8.0: a create sent to a member as it was
+				// stopped, from a session that expired, turned up under
+				// the name acknowledged 5 s later to another session's
+				// create, on another member). The client reports the name
+				// the server answered and sends each create once, on one
+				// connection, so that is the server's fork, like
+				// forkedRegisters.
+				t.Logf("SERVER ANOMALY: acknowledged create %s (%s) holds %q (%s) instead, and %s is nowhere: the ensemble gave the name twice and lost the acknowledged create; not judged",
+					p, id, dataAt[p], other, id)
+				continue
+			}
 			v.add("acknowledged create %s (%s) holds %q (%s) instead; %s is %s", p, id, dataAt[p], other, id, where)
 		}
 	}
