@@ -677,17 +677,9 @@ func TestFaultWriteBackpressureKeepsLink(t *testing.T) {
 // timeout dropped the link. The hook queues a call at exactly that moment.
 func TestWriterHandsNothingToItself(t *testing.T) {
 	srv := startServer(t, 1)
-	wrapped := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var d net.Dialer
-		nc, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return struct{ net.Conn }{nc}, nil // not a *net.TCPConn
-	}
 	rec := newRecorder()
 	const T = 30 * time.Second // a stall would last 20 s; the call's context is shorter
-	c := connect(t, srv.ConnString(), zk.WithDialer(wrapped), zk.WithSessionTimeout(T), rec.option())
+	c := connect(t, srv.ConnString(), zk.WithDialer(wrappedDial), zk.WithSessionTimeout(T), rec.option())
 	ctx := testCtx(t)
 	_, err := c.Create(ctx, "/w", []byte("x"), zk.CreatePersistent, zk.OpenACL)
 	require.NoError(t, err)

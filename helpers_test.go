@@ -3,6 +3,7 @@ package zk_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -175,4 +176,16 @@ func requireClosedAfterOne(t testing.TB, ch <-chan zk.Event) {
 	case <-time.After(waitTime):
 		t.Fatal("one-shot watch channel not closed after its event")
 	}
+}
+
+// wrappedDial dials TCP and hides the *net.TCPConn behind another type, as
+// a dialer's wrapper does: the handle then treats the link as not plain
+// TCP (the writer goroutine does every write, no raw I/O).
+func wrappedDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return struct{ net.Conn }{nc}, nil // not a *net.TCPConn
 }

@@ -37,7 +37,6 @@ type rawOp struct {
 	p     []byte
 	n     int
 	errno syscall.Errno
-	again bool // the socket was not ready (EAGAIN)
 	wait  bool // on EAGAIN, wait for readiness (reads) or return (writes)
 	fn    func(fd uintptr) bool
 }
@@ -47,15 +46,15 @@ func (o *rawOp) call(fd uintptr) bool {
 		n, _, e := syscall.RawSyscall(o.trap, fd, uintptr(unsafe.Pointer(&o.p[0])), uintptr(len(o.p)))
 		switch e {
 		case 0:
-			o.n, o.errno, o.again = int(n), 0, false
+			o.n, o.errno = int(n), 0
 			return true
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			o.n, o.errno, o.again = 0, 0, true
+			o.n, o.errno = 0, 0
 			return !o.wait
 		default:
-			o.n, o.errno, o.again = 0, e, false
+			o.n, o.errno = 0, e
 			return true
 		}
 	}

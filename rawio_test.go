@@ -27,14 +27,6 @@ import (
 // socket refuse writes.)
 func TestRawIOWhereItApplies(t *testing.T) {
 	cert, pool := selfSigned(t)
-	wrapped := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var d net.Dialer
-		nc, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return struct{ net.Conn }{nc}, nil // not a *net.TCPConn
-	}
 	// A dialer that reaches the descriptor the old way (File().Fd(), to set
 	// a socket option, say) leaves the socket in blocking mode.
 	blocking := func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -60,7 +52,7 @@ func TestRawIOWhereItApplies(t *testing.T) {
 	}{
 		{"plain TCP", false, nil, runtime.GOOS == "linux"},
 		{"plain TCP, WithoutRawIO", false, []zk.Option{zk.WithoutRawIO()}, false},
-		{"a dialer's wrapper", false, []zk.Option{zk.WithDialer(wrapped)}, false},
+		{"a dialer's wrapper", false, []zk.Option{zk.WithDialer(wrappedDial)}, false},
 		{"a socket in blocking mode", false, []zk.Option{zk.WithDialer(blocking)}, false},
 		{"TLS", true, []zk.Option{zk.WithTLS(&tls.Config{RootCAs: pool})}, false},
 	}
