@@ -108,6 +108,7 @@ func (r *rawIO) Read(p []byte) (int, error) {
 	case o.n == 0:
 		return 0, io.EOF
 	}
+	raceKernelWrote(p[:o.n])
 	return o.n, nil
 }
 
@@ -128,5 +129,6 @@ func (r *rawIO) tryWrite(p []byte) (int, error) {
 	case o.errno != 0:
 		return 0, os.NewSyscallError("write", o.errno)
 	}
+	raceKernelRead(p[:o.n])
 	return o.n, nil
 }
