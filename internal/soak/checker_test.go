@@ -3,6 +3,7 @@ package soak
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -264,5 +265,62 @@ func TestCheckLinearizableManyRegisters(t *testing.T) {
 		if got := checkLinearizable(registerModel(), history(tc.bad), time.Minute); got != tc.want {
 			t.Errorf("bad register %d: got %v, want %v", tc.bad, resultName(got), resultName(tc.want))
 		}
+	}
+}
+
+// TestJudgeSeqCreates: each way the final sequential nodes can contradict
+// the creates is a violation, except the one fork ZooKeeper was seen to make
+// (an acknowledged create's name holding an unknown-outcome create's data,
+// the acknowledged data nowhere), which is reported as a server anomaly.
+func TestJudgeSeqCreates(t *testing.T) {
+	name := func(n int) string { return fmt.Sprintf("n-%010d", n) }
+	full := func(n int) string { return seqPath + "/" + name(n) }
+	attempted := map[string]bool{"c1-1": true, "c1-2": true, "c2-1": true, "c2-2": true}
+	for _, tc := range []struct {
+		label      string
+		found      map[string]string // name -> data
+		created    map[string]string // acknowledged path -> id
+		violations []string          // a substring of each violation, in order
+		anomaly    bool
+	}{
+		{"all in place", map[string]string{name(1): "c1-1", name(2): "c2-1"},
+			map[string]string{full(1): "c1-1", full(2): "c2-1"}, nil, false},
+		{"an unknown outcome that happened", map[string]string{name(1): "c1-1", name(2): "c2-2"},
+			map[string]string{full(1): "c1-1"}, nil, false},
+		{"acknowledged and gone", map[string]string{name(1): "c1-1"},
+			map[string]string{full(1): "c1-1", full(2): "c2-1"}, []string{"(c2-1) is gone"}, false},
+		{"written by no create", map[string]string{name(1): "c1-1", name(2): "x-9"},
+			map[string]string{full(1): "c1-1"}, []string{`holds "x-9", which no create wrote`}, false},
+		{"happened twice", map[string]string{name(1): "c1-1", name(2): "c1-1"},
+			map[string]string{full(1): "c1-1"}, []string{"create c1-1 happened twice"}, false},
+		{"two acknowledged creates swapped", map[string]string{name(1): "c2-1", name(3): "c1-1"},
+			map[string]string{full(1): "c1-1", full(3): "c2-1"},
+			[]string{`(c1-1) holds "c2-1" (an acknowledged create) instead; c1-1 is in`, `(c2-1) holds "c1-1" (an acknowledged create) instead; c2-1 is in`}, false},
+		{"an unknown create's data, the acknowledged one elsewhere", map[string]string{name(2): "c2-1", name(3): "c2-2"},
+			map[string]string{full(2): "c2-2"},
+			[]string{`(c2-2) holds "c2-1" (a create whose outcome was unknown) instead; c2-2 is in`}, false},
+		{"fork: an unknown create's data, the acknowledged one nowhere", map[string]string{name(1): "c1-1", name(2): "c2-1"},
+			map[string]string{full(1): "c1-1", full(2): "c2-2"}, nil, true},
+	} {
+		t.Run(tc.label, func(t *testing.T) {
+			v := &violations{}
+			j := judgeSeqCreates(seqPath, tc.found, attempted, tc.created, v)
+			got := v.all()
+			sort.Strings(got)
+			if len(got) != len(tc.violations) {
+				t.Fatalf("violations %q, want %d", got, len(tc.violations))
+			}
+			for i, want := range tc.violations {
+				if !strings.Contains(got[i], want) {
+					t.Errorf("violation %q, want one with %q", got[i], want)
+				}
+			}
+			if tc.anomaly != (len(j.anomalies) == 1) || len(j.anomalies) > 1 {
+				t.Errorf("anomalies %q, want anomaly %v", j.anomalies, tc.anomaly)
+			}
+			if len(j.exists) != len(tc.found) || len(j.nums) != len(tc.found) {
+				t.Errorf("exists %v, nums %v for %d nodes", j.exists, j.nums, len(tc.found))
+			}
+		})
 	}
 }

@@ -676,72 +676,22 @@ func checkFinal(t *testing.T, c *zk.Conn, clients []*client, h *history, v *viol
 	if err != nil {
 		t.Fatalf("final read of %s: %v", seqPath, err)
 	}
-	names := make([]string, 0, len(seqNodes))
-	for name := range seqNodes {
-		names = append(names, name)
+	data := make(map[string]string, len(seqNodes))
+	for name, n := range seqNodes {
+		data[name] = string(n.data)
 	}
-	sort.Strings(names)
-	exists := map[string]bool{}
-	dataAt := map[string]string{}
-	byID := map[string]string{}
-	nums := make([]int, 0, len(names))
-	for _, name := range names {
-		p := seqPath + "/" + name
-		exists[p] = true
-		id := string(seqNodes[name].data)
-		dataAt[p] = id
-		if !h.attempted[id] {
-			v.add("%s holds %q, which no create wrote", p, id)
-		}
-		if other, dup := byID[id]; dup {
-			v.add("create %s happened twice: %s and %s (retried behind the caller's back)", id, other, p)
-		}
-		byID[id] = p
-		if n, ok := seqNumber(p); ok {
-			nums = append(nums, n)
-		}
+	sq := judgeSeqCreates(seqPath, data, h.attempted, h.created, v)
+	for _, a := range sq.anomalies {
+		t.Logf("SERVER ANOMALY: %s", a)
 	}
-	acked := map[string]bool{}
-	for _, id := range h.created {
-		acked[id] = true
-	}
-	for p, id := range h.created {
-		if !exists[p] {
-			v.add("acknowledged create %s (%s) is gone", p, id)
-		} else if byID[id] != p {
-			where := "nowhere"
-			if byID[id] != "" {
-				where = "in " + byID[id]
-			}
-			other := "an acknowledged create"
-			if !acked[dataAt[p]] {
-				other = "a create whose outcome was unknown"
-			}
-			if where == "nowhere" && !acked[dataAt[p]] {
-				// The ensemble gave one sequential name to two creates:
-				// the acknowledged one, which it then lost, and one whose
-				// outcome the client never learned (seen once with
-				// ZooKeeper 3.8.0: a create sent to a member as it was
-				// stopped, from a session that expired, turned up under
-				// the name acknowledged 5 s later to another session's
-				// create, on another member). The client reports the name
-				// the server answered and sends each create once, on one
-				// connection, so that is the server's fork, like
-				// forkedRegisters.
-				t.Logf("SERVER ANOMALY: acknowledged create %s (%s) holds %q (%s) instead, and %s is nowhere: the ensemble gave the name twice and lost the acknowledged create; not judged",
-					p, id, dataAt[p], other, id)
-				continue
-			}
-			v.add("acknowledged create %s (%s) holds %q (%s) instead; %s is %s", p, id, dataAt[p], other, id, where)
-		}
-	}
+	exists, nums := sq.exists, sq.nums
 	sort.Ints(nums)
 	gaps := 0
 	for i := 1; i < len(nums); i++ {
 		gaps += nums[i] - nums[i-1] - 1
 	}
 	t.Logf("soak: %d sequential nodes (%d acknowledged, %d unknown creates), %d gaps in the numbering",
-		len(names), len(h.created), h.unkCreate, gaps)
+		len(data), len(h.created), h.unkCreate, gaps)
 	// Every node a stream reported exists.
 	for _, cl := range clients {
 		for _, s := range cl.done {
@@ -859,4 +809,80 @@ func writeOpLog(h *history) (string, error) {
 		fmt.Fprintln(f, r)
 	}
 	return f.Name(), nil
+}
+
+// seqJudgment is what judgeSeqCreates found.
+type seqJudgment struct {
+	exists    map[string]bool // full paths of the nodes found
+	nums      []int           // their sequence numbers, sorted later
+	anomalies []string        // server faults seen, not judged
+}
+
+// judgeSeqCreates checks the sequential nodes found at the end (name ->
+// data, the data being the id of the create that wrote it) against the
+// creates made: every acknowledged one exists with its data, none happened
+// twice, none came from nowhere. Violations go to v.
+func judgeSeqCreates(seqPath string, found map[string]string, attempted map[string]bool, created map[string]string, v *violations) seqJudgment {
+	var j seqJudgment
+	names := make([]string, 0, len(found))
+	for name := range found {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	exists := map[string]bool{}
+	j.exists = exists
+	dataAt := map[string]string{}
+	byID := map[string]string{}
+	j.nums = make([]int, 0, len(names))
+	for _, name := range names {
+		p := seqPath + "/" + name
+		exists[p] = true
+		id := found[name]
+		dataAt[p] = id
+		if !attempted[id] {
+			v.add("%s holds %q, which no create wrote", p, id)
+		}
+		if other, dup := byID[id]; dup {
+			v.add("create %s happened twice: %s and %s (retried behind the caller's back)", id, other, p)
+		}
+		byID[id] = p
+		if n, ok := seqNumber(p); ok {
+			j.nums = append(j.nums, n)
+		}
+	}
+	acked := map[string]bool{}
+	for _, id := range created {
+		acked[id] = true
+	}
+	for p, id := range created {
+		if !exists[p] {
+			v.add("acknowledged create %s (%s) is gone", p, id)
+		} else if dataAt[p] != id { // a create twice is reported above
+			where := "nowhere"
+			if byID[id] != "" {
+				where = "in " + byID[id]
+			}
+			other := "an acknowledged create"
+			if !acked[dataAt[p]] {
+				other = "a create whose outcome was unknown"
+			}
+			if where == "nowhere" && !acked[dataAt[p]] {
+				// The ensemble gave one sequential name to two creates:
+				// the acknowledged one, which it then lost, and one whose
+				// outcome the client never learned (seen once with
+				// ZooKeeper 3.8.0: a create sent to a member as it was
+				// stopped, from a session that expired, turned up under
+				// the name acknowledged 5 s later to another session's
+				// create, on another member). The client reports the name
+				// the server answered and sends each create once, on one
+				// connection, so that is the server's fork, like
+				// forkedRegisters.
+				j.anomalies = append(j.anomalies, fmt.Sprintf("acknowledged create %s (%s) holds %q (%s) instead, and %s is nowhere: the ensemble gave the name twice and lost the acknowledged create; not judged",
+					p, id, dataAt[p], other, id))
+				continue
+			}
+			v.add("acknowledged create %s (%s) holds %q (%s) instead; %s is %s", p, id, dataAt[p], other, id, where)
+		}
+	}
+	return j
 }
