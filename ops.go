@@ -88,7 +88,9 @@ func (c *Conn) wireWatch(path string, kind watchKind) bool {
 }
 
 // Create makes a node and returns its path (with the sequence suffix for a
-// sequential mode). A TTL mode needs CreateTTL.
+// sequential mode). A TTL mode needs CreateTTL. Data nil is sent as a null
+// buffer, as the Java client sends null (Get then returns nil, and kazoo
+// None); a non-nil empty slice is empty data.
 func (c *Conn) Create(ctx context.Context, path string, data []byte, mode CreateMode, acl []ACL) (string, error) {
 	p, _, err := c.create(ctx, "create", path, data, mode, acl, 0, false)
 	return p, err
@@ -220,7 +222,9 @@ func (c *Conn) exists(ctx context.Context, path string, watch bool) (bool, *Stat
 	return false, nil, nil, &OpError{Op: "exists", Path: path, Err: r.err}
 }
 
-// Get returns a node's data and Stat.
+// Get returns a node's data and Stat. The data is nil when the node holds
+// a null buffer (created or set with nil data), and non-nil when it holds
+// empty data.
 func (c *Conn) Get(ctx context.Context, path string) ([]byte, *Stat, error) {
 	data, st, _, err := c.get(ctx, path, false)
 	return data, st, err
