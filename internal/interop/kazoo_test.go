@@ -12,19 +12,30 @@ import (
 
 	"github.com/zkgo/zk"
 	"github.com/zkgo/zk/internal/realzk"
+	"github.com/zkgo/zk/internal/testserver"
 	"github.com/zkgo/zk/recipe/lock"
 )
 
-// TestKazooInterop has this library and kazoo share one real ZooKeeper
-// server, each checking what the other did.
+// TestKazooInterop has this library and kazoo share one server, each
+// checking what the other did: a real ZooKeeper, and the in-memory server
+// (which so meets a client it was not written beside).
 func TestKazooInterop(t *testing.T) {
-	ens := realzk.Start(t, realzk.Options{Members: 1})
-	k := startKazoo(t, ens.ConnString())
+	t.Run("real", func(t *testing.T) {
+		ens := realzk.Start(t, realzk.Options{Members: 1})
+		kazooInterop(t, ens.ConnString())
+	})
+	t.Run("mem", func(t *testing.T) {
+		kazooInterop(t, testserver.Start(t).ConnString())
+	})
+}
+
+func kazooInterop(t *testing.T, hosts string) {
+	k := startKazoo(t, hosts)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	connect := func(opts ...zk.Option) *zk.Conn {
 		t.Helper()
-		c, err := zk.Connect(ctx, ens.ConnString(), opts...)
+		c, err := zk.Connect(ctx, hosts, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
