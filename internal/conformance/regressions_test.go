@@ -68,7 +68,10 @@ func TestPersistentWatchSurvivesOneShot(t *testing.T) {
 // catch that.
 func TestUpdateServersThenLoss(t *testing.T) {
 	srv := testserver.Start(t, testserver.WithListeners(3), testserver.WithSessionTimeoutRange(100*time.Millisecond, time.Minute))
-	const sessionTimeout = 900 * time.Millisecond
+	// The fix leaves T/3 to spare (read timeout 2T/3, then an immediate
+	// reconnect); the bug needed all of T. 1.8 s leaves 600 ms for a loaded
+	// machine.
+	const sessionTimeout = 1800 * time.Millisecond
 	for i := range 8 {
 		rec := newRecorder()
 		c, err := zk.Connect(testCtx(t), srv.ConnString(), rec.option(), zk.WithSessionTimeout(sessionTimeout))
