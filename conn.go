@@ -52,6 +52,7 @@ type Conn struct {
 	listeners       []*listener   // copied on write
 	closeRequested  bool
 	closeErr        error // why calls fail once the state is terminal
+	closeReason     error // what ended the handle, for Connect's error
 	lastErr         error // the last connection error, for Connect's answer
 	sessionID       int64
 	passwd          []byte
@@ -185,7 +186,7 @@ func Connect(ctx context.Context, connString string, opts ...Option) (*Conn, err
 	}
 	for {
 		c.mu.Lock()
-		st, ch, lastErr, closeErr := c.state, c.stateCh, c.lastErr, c.closeErr
+		st, ch, lastErr, closeErr, why := c.state, c.stateCh, c.lastErr, c.closeErr, c.closeReason
 		c.mu.Unlock()
 		switch {
 		case st.connected() && !c.credsChecked(ctx):
@@ -194,7 +195,11 @@ func Connect(ctx context.Context, connString string, opts ...Option) (*Conn, err
 			return c, nil
 		case st.terminal():
 			c.Close()
-			return nil, &detailError{"zk: connect: " + trimZK(closeErr.Error()), closeErr}
+			msg := "zk: connect: " + trimZK(closeErr.Error())
+			if why != nil && why != closeErr {
+				msg += " (" + trimZK(why.Error()) + ")"
+			}
+			return nil, &detailError{msg, closeErr}
 		}
 		select {
 		case <-ch:
@@ -432,6 +437,10 @@ func (c *Conn) loop(hosts *hostList) {
 				c.terminate(StateClosed, EventExpired, ErrSessionExpired, err)
 				return
 			}
+			if errors.Is(err, errSASLRejected) {
+				c.terminate(StateAuthFailed, EventAuthFailed, ErrAuthFailed, err)
+				return
+			}
 			c.log.Debug("zk: connection attempt failed", "server", addr, "err", err.Error())
 			c.mu.Lock()
 			c.lastErr = err
@@ -571,6 +580,12 @@ func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *pro
 	if len(resp.Passwd) != proto.PasswordLen {
 		nc.Close()
 		return nil, nil, nil, protocolError("zk: handshake with "+addr, fmt.Errorf("password of %d bytes", len(resp.Passwd)))
+	}
+	if c.cfg.sasl != nil {
+		if err := c.saslHandshake(nc, fr, addr); err != nil {
+			nc.Close()
+			return nil, nil, nil, err
+		}
 	}
 	nc.SetDeadline(time.Time{})
 	return nc, fr, &resp, nil
@@ -740,6 +755,7 @@ func (c *Conn) terminate(to State, ev SessionEvent, callErr, reason error) {
 	if reason == nil && callErr != ErrClosed {
 		reason = callErr
 	}
+	c.closeReason = reason
 	c.setStateLocked(to, ev, "", reason)
 	c.mu.Unlock()
 	c.failRequests(failed, callErr)

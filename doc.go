@@ -20,7 +20,9 @@
 // CONNECTING; calls made before the session is up are queued and sent after
 // it. Options set the session timeout, state listeners, a *slog.Logger, the
 // dialer, the reconnect backoff, a session to resume, the largest frame
-// accepted, credentials sent on every connection, TLS (WithTLS, verified
+// accepted, credentials sent on every connection, SASL DIGEST-MD5
+// (WithSASLDigest: authenticated on every connection before any other
+// request, the server's proof checked), TLS (WithTLS, verified
 // against the configured roots) and read-only servers (WithReadOnly: the
 // handle accepts a server cut off from its quorum, reports
 // CONNECTED_READ_ONLY, and moves to a read-write server as soon as it finds

@@ -29,5 +29,6 @@ done <<'TARGETS'
 . FuzzValidatePath
 . FuzzChroot
 . FuzzHostileReplies
+. FuzzDigestChallenge
 TARGETS
 exit $status

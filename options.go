@@ -74,7 +74,11 @@ type config struct {
 	watchBuffer    int
 	tls            *tls.Config
 	useTLS         bool
+	sasl           *saslConfig
 }
+
+// saslConfig is WithSASLDigest's user and password.
+type saslConfig struct{ user, password string }
 
 func defaultConfig() config {
 	d := &net.Dialer{}
@@ -116,6 +120,9 @@ func (c *config) validate() error {
 		if cr.Scheme == "" {
 			return fmt.Errorf("%w: credential with an empty scheme", ErrInvalidArgument)
 		}
+	}
+	if c.sasl != nil && c.sasl.user == "" {
+		return fmt.Errorf("%w: SASL DIGEST-MD5 with an empty user name", ErrInvalidArgument)
 	}
 	if c.watchBuffer < 1 {
 		return fmt.Errorf("%w: watch buffer %d is not positive", ErrInvalidArgument, c.watchBuffer)
@@ -199,6 +206,20 @@ func WithCredentials(creds ...Credential) Option {
 			c.credentials = append(c.credentials, Credential{Scheme: cr.Scheme, Auth: append([]byte(nil), cr.Auth...)})
 		}
 	})
+}
+
+// WithSASLDigest authenticates every connection with SASL DIGEST-MD5 as
+// user, with password, right after the session handshake and before any
+// other request (the server's SASL "Server" login section lists the users:
+// org.apache.zookeeper.server.auth.DigestLoginModule with
+// user_<name>="<password>", and its authProvider includes
+// SASLAuthenticationProvider). The session then holds the identity
+// sasl:<user>, for ACLs such as {Scheme: "sasl", ID: user}. The client also
+// checks the server's proof that it knows the password. A server that
+// rejects the exchange, or has no SASL configured, ends the handle in
+// AUTH_FAILED; a connection lost during it moves on to the next server.
+func WithSASLDigest(user, password string) Option {
+	return optionFunc(func(c *config) { c.sasl = &saslConfig{user: user, password: password} })
 }
 
 // WithReadOnly allows sessions with read-only servers (a member cut off from

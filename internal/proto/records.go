@@ -503,3 +503,12 @@ type MultiHeader struct {
 
 func (h *MultiHeader) Encode(e *Encoder) { e.Int32(h.Type); e.Bool(h.Done); e.Int32(h.Err) }
 func (h *MultiHeader) Decode(d *Decoder) { h.Type = d.Int32(); h.Done = d.Bool(); h.Err = d.Int32() }
+
+// SASLToken is the body of a SASL request (GetSASLRequest) and of its
+// reply (SetSASLResponse): one token.
+type SASLToken struct {
+	Token []byte
+}
+
+func (r *SASLToken) Encode(e *Encoder) { e.Buffer(r.Token) }
+func (r *SASLToken) Decode(d *Decoder) { r.Token = d.Buffer() }
