@@ -3,38 +3,9 @@ package zk
 import (
 	"strings"
 	"testing"
+
+	"github.com/zkgo/zk/internal/saslmd5"
 )
-
-// TestDigestResponseRFC2831 checks the digest against the example of RFC
-// 2831, section 4.
-func TestDigestResponseRFC2831(t *testing.T) {
-	resp, rspauth := digestResponse([]byte("chris"), []byte("elwood.innosoft.com"), []byte("secret"),
-		"OA6MG9tEQGm2hh", "OA6MHXh6VqTrRk", "00000001", "imap/elwood.innosoft.com")
-	if resp != "d388dad90d4bbd760a152321f2143af7" {
-		t.Errorf("response %s", resp)
-	}
-	if rspauth != "ea40f60335c427b5527b84dbabcdfffd" {
-		t.Errorf("rspauth %s", rspauth)
-	}
-}
-
-func TestParseDigestDirectives(t *testing.T) {
-	got, err := parseDigestDirectives(`realm="zk-sasl-md5",realm="other", nonce="a\"b\\c",qop="auth,auth-int",charset=utf-8,algorithm=md5-sess`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"realm": "zk-sasl-md5", "nonce": `a"b\c`, "qop": "auth,auth-int", "charset": "utf-8", "algorithm": "md5-sess"}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s = %q, want %q", k, got[k], v)
-		}
-	}
-	for _, bad := range []string{`nonce="abc`, `=x`, `nonce`} {
-		if _, err := parseDigestDirectives(bad); err == nil {
-			t.Errorf("%q parsed", bad)
-		}
-	}
-}
 
 // TestDigestMD5Exchange runs the client against a challenge and checks its
 // answer, then the server's proof: right, wrong, and missing.
@@ -46,7 +17,7 @@ func TestDigestMD5Exchange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dir, err := parseDigestDirectives(string(resp))
+		dir, err := saslmd5.Parse(string(resp))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +30,7 @@ func TestDigestMD5Exchange(t *testing.T) {
 			t.Errorf("response %s = %q, want %q", k, dir[k], v)
 		}
 	}
-	wantResp, wantAuth := digestResponse([]byte("bob"), []byte("zk-sasl-md5"), []byte("pw"), "n0nce", dir["cnonce"], "00000001", "zookeeper/zk-sasl-md5")
+	wantResp, wantAuth := saslmd5.Response([]byte("bob"), []byte("zk-sasl-md5"), []byte("pw"), "n0nce", dir["cnonce"], "00000001", "zookeeper/zk-sasl-md5")
 	if dir["response"] != wantResp {
 		t.Errorf("response %s, want %s", dir["response"], wantResp)
 	}
@@ -97,7 +68,7 @@ func FuzzDigestChallenge(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := parseDigestDirectives(string(resp)); err != nil {
+		if _, err := saslmd5.Parse(string(resp)); err != nil {
 			t.Fatalf("our own response %q does not parse: %v", resp, err)
 		}
 		last, err := d.next(proof)

@@ -248,6 +248,16 @@ func WithTLS(cfg *tls.Config) Option { return option{testserver.WithTLS(cfg)} }
 // are deleted. The default is one tick (a real server's is 60 s).
 func WithReapInterval(d time.Duration) Option { return option{testserver.WithReapInterval(d)} }
 
+// WithSASLUsers turns on SASL DIGEST-MD5 with these users (name to
+// password), as a real server whose SASL login section lists them: a handle
+// made with zk.WithSASLDigest and a listed user and password gets the
+// identity sasl:<user>; any other is refused, and its handle ends in
+// AUTH_FAILED. Without it a SASL request gets what a server without SASL
+// answers.
+func WithSASLUsers(users map[string]string) Option {
+	return option{testserver.WithSASLUsers(users)}
+}
+
 // prefixHandler marks the server's log messages as coming from this module.
 type prefixHandler struct{ h slog.Handler }
 

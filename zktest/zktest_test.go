@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/zkgo/zk"
 	"github.com/zkgo/zk/internal/proto"
 	"github.com/zkgo/zk/internal/testserver"
 	"github.com/zkgo/zk/zktest"
@@ -297,4 +299,24 @@ func Example() {
 	// Output:
 	// 3 listeners
 	// []
+}
+
+// TestSASLUsers: a handle with a listed user and password gets the
+// identity sasl:<user>; a wrong password ends in AUTH_FAILED.
+func TestSASLUsers(t *testing.T) {
+	srv := zktest.New(t, zktest.WithSASLUsers(map[string]string{"bob": "pw"}))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := zk.Connect(ctx, srv.ConnString(), zk.WithSASLDigest("bob", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ids, err := c.WhoAmI(ctx)
+	if err != nil || !slices.Contains(ids, zk.ClientInfo{AuthScheme: "sasl", User: "bob"}) {
+		t.Fatalf("WhoAmI %v, %v", ids, err)
+	}
+	if _, err := zk.Connect(ctx, srv.ConnString(), zk.WithSASLDigest("bob", "not-pw")); !errors.Is(err, zk.ErrAuthFailed) {
+		t.Fatalf("wrong password: %v, want ErrAuthFailed", err)
+	}
 }

@@ -10,10 +10,11 @@ import (
 	"github.com/zkgo/zk"
 	"github.com/zkgo/zk/internal/faultproxy"
 	"github.com/zkgo/zk/internal/realzk"
+	"github.com/zkgo/zk/internal/testserver"
 )
 
 // startSASLServer starts one real server whose SASL login section knows
-// bob (password "bob-secret") and carol.
+// saslUsers.
 func startSASLServer(t *testing.T) *realzk.Ensemble {
 	t.Helper()
 	jaas := filepath.Join(t.TempDir(), "jaas.conf")
@@ -30,14 +31,27 @@ func startSASLServer(t *testing.T) *realzk.Ensemble {
 	})
 }
 
-// TestSASLDigestReal: SASL DIGEST-MD5 against a real server: the session
-// gets the identity sasl:<user> (WhoAmI, ACLs), again on every new
-// connection; a wrong password, an unknown user and a server without SASL
-// end the handle in AUTH_FAILED.
-func TestSASLDigestReal(t *testing.T) {
-	ens := startSASLServer(t)
+// saslUsers are the users both SASL servers know.
+var saslUsers = map[string]string{"bob": "bob-secret", "carol": "caröl-secret"}
+
+// TestSASLDigest: SASL DIGEST-MD5 against a real server and the in-memory
+// one: the session gets the identity sasl:<user> (WhoAmI, ACLs), again on
+// every new connection; a wrong password, an unknown user and a server
+// without SASL end the handle in AUTH_FAILED.
+func TestSASLDigest(t *testing.T) {
+	t.Run("real", func(t *testing.T) {
+		ens := startSASLServer(t)
+		testSASLDigest(t, ens.Addr(0), startReal(t).ConnString())
+	})
+	t.Run("mem", func(t *testing.T) {
+		srv := testserver.Start(t, testserver.WithSASLUsers(saslUsers))
+		testSASLDigest(t, srv.Addr(0), testserver.Start(t).ConnString())
+	})
+}
+
+func testSASLDigest(t *testing.T, saslAddr, plainConnString string) {
 	ctx := testCtx(t)
-	proxy := faultproxy.Start(t, ens.Addr(0))
+	proxy := faultproxy.Start(t, saslAddr)
 
 	changes := make(chan zk.StateChange, 64)
 	bob := dial(t, proxy.Addr(), zk.WithSASLDigest("bob", "bob-secret"),
@@ -49,7 +63,14 @@ func TestSASLDigestReal(t *testing.T) {
 	_, err = bob.Create(ctx, "/sasl-bob", []byte("b"), zk.CreatePersistent, bobOnly)
 	require.NoError(t, err)
 
-	anon := dial(t, ens.ConnString())
+	// "auth" stands for the SASL identity.
+	_, err = bob.Create(ctx, "/sasl-auth", nil, zk.CreatePersistent, zk.AuthACL(zk.PermAll))
+	require.NoError(t, err)
+	acl, _, err := bob.GetACL(ctx, "/sasl-auth")
+	require.NoError(t, err)
+	require.Equal(t, bobOnly, acl)
+
+	anon := dial(t, saslAddr)
 	_, _, err = anon.Get(ctx, "/sasl-bob")
 	require.ErrorIs(t, err, zk.ErrNoAuth)
 
@@ -79,7 +100,7 @@ func TestSASLDigestReal(t *testing.T) {
 	require.Equal(t, "b", string(got))
 
 	// A password outside ASCII (ISO 8859-1 on the wire, as RFC 2831 says).
-	carol := dial(t, ens.ConnString(), zk.WithSASLDigest("carol", "caröl-secret"))
+	carol := dial(t, saslAddr, zk.WithSASLDigest("carol", "caröl-secret"))
 	ids, err = carol.WhoAmI(ctx)
 	require.NoError(t, err)
 	require.True(t, slices.Contains(ids, zk.ClientInfo{AuthScheme: "sasl", User: "carol"}), "WhoAmI %v", ids)
@@ -92,12 +113,11 @@ func TestSASLDigestReal(t *testing.T) {
 		{"wrong password", "bob", "not-bob-secret"},
 		{"unknown user", "mallory", "mallory-secret"},
 	} {
-		_, err := zk.Connect(ctx, ens.ConnString(), zk.WithSessionTimeout(sessionTimeout), zk.WithSASLDigest(tc.user, tc.password))
+		_, err := zk.Connect(ctx, saslAddr, zk.WithSessionTimeout(sessionTimeout), zk.WithSASLDigest(tc.user, tc.password))
 		require.ErrorIs(t, err, zk.ErrAuthFailed, tc.name)
 	}
 
-	plain := startReal(t)
-	_, err = zk.Connect(ctx, plain.ConnString(), zk.WithSessionTimeout(sessionTimeout), zk.WithSASLDigest("bob", "bob-secret"))
+	_, err = zk.Connect(ctx, plainConnString, zk.WithSessionTimeout(sessionTimeout), zk.WithSASLDigest("bob", "bob-secret"))
 	require.ErrorIs(t, err, zk.ErrAuthFailed, "a server without SASL")
 	require.ErrorContains(t, err, "no SASL challenge")
 }

@@ -123,9 +123,9 @@ func validACLID(id proto.Id) bool {
 func isAnyone(id proto.Id) bool { return id.Scheme == "world" && id.ID == "anyone" }
 
 // fixupACL is the real server's fixupACL: duplicates removed, an empty list
-// refused, "auth" entries replaced by the caller's authenticated ids (digest;
-// ip does not count), every other id checked by its provider. Failure is
-// -114 InvalidACL.
+// refused, "auth" entries replaced by the caller's authenticated ids (digest
+// and sasl; ip does not count), every other id checked by its provider.
+// Failure is -114 InvalidACL.
 func fixupACL(c *conn, acl []proto.ACL) ([]proto.ACL, int32) {
 	var uniq []proto.ACL
 	for _, a := range acl {
@@ -151,7 +151,7 @@ func fixupACL(c *conn, acl []proto.ACL) ([]proto.ACL, int32) {
 		case a.Id.Scheme == "auth":
 			found := false
 			for _, id := range c.auth {
-				if id.Scheme == "digest" {
+				if id.Scheme == "digest" || id.Scheme == "sasl" {
 					found = true
 					out = append(out, proto.ACL{Perms: a.Perms, Id: id})
 				}
@@ -160,6 +160,9 @@ func fixupACL(c *conn, acl []proto.ACL) ([]proto.ACL, int32) {
 				return nil, proto.ErrInvalidACL
 			}
 		case validACLID(a.Id):
+			out = append(out, a)
+		case a.Id.Scheme == "sasl" && c.s.cfg.saslUsers != nil && a.Id.ID != "":
+			// The SASL provider is registered only where SASL is set up.
 			out = append(out, a)
 		default:
 			return nil, proto.ErrInvalidACL
@@ -187,7 +190,7 @@ func allowed(c *conn, acl []proto.ACL, perm int32) bool {
 				continue
 			}
 			switch id.Scheme {
-			case "digest":
+			case "digest", "sasl":
 				if id.ID == a.Id.ID {
 					return true
 				}

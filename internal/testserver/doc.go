@@ -55,10 +55,14 @@
 //     reply, as on 3.8.0, but nothing is committed.
 //   - reconfig answers -123 ReconfigDisabled (a standalone server with
 //     reconfigEnabled=false). SASL (102) answers OK with a null token, as a
-//     server without SASL configured does. An unknown opcode answers -6 with
-//     zxid -1 (the request's unset zxid), then closes the connection.
+//     server without SASL configured does, unless WithSASLUsers turns on
+//     DIGEST-MD5 (then an unknown user is refused; ZooKeeper 3.8.0 lets one
+//     in with the password of the user it last authenticated,
+//     ZOOKEEPER-4839). An unknown opcode answers -6 with zxid -1 (the
+//     request's unset zxid), then closes the connection.
 //   - Not implemented: quotas, read-only mode, super digest, x509, SASL
-//     mechanisms, local sessions, throttling, per-IP connection limits.
+//     mechanisms other than DIGEST-MD5, local sessions, throttling, per-IP
+//     connection limits.
 //     Among four-letter words only srvr answers; the others get the "not in
 //     the whitelist" line, as with the default whitelist.
 //   - Auth replies are sent in order with the other replies; a real server

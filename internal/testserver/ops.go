@@ -202,9 +202,7 @@ func (s *Server) handle(c *conn, r *request) {
 		path := string(r.rec.(*bufferRecord).B)
 		s.write(c, r.xid, func(tx *txn) (proto.Record, int32) { return nil, s.prepDeleteContainer(tx, path) })
 	case proto.OpSASL:
-		// No SASL is configured: the real server's processSasl catches the
-		// missing SASL server and answers OK, zxid 0, with a null token.
-		s.send(c, r.xid, 0, 0, &bufferRecord{}, false)
+		s.opSASL(c, r.xid, r.rec.(*bufferRecord).B)
 	case proto.OpReconfig:
 		// A standalone 3.8 server with the default reconfigEnabled=false
 		// refuses before it looks at the request; the refusal is an error

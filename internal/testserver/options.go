@@ -36,6 +36,7 @@ type config struct {
 	tls           *tls.Config
 	reapInterval  time.Duration      // 0: one tick
 	dropHook      func(listener int) // tests: a blackholed frame was dropped
+	saslUsers     map[string]string  // nil: no SASL configured
 }
 
 func defaultConfig() config {
@@ -157,4 +158,16 @@ func WithReapInterval(d time.Duration) Option {
 // listener drops a frame, so tests can wait for that instead of sleeping.
 func withDropHook(fn func(listener int)) Option {
 	return optionFunc(func(c *config) { c.dropHook = fn })
+}
+
+// WithSASLUsers turns on SASL DIGEST-MD5 with these users (name to
+// password), as a real server whose SASL login section lists them with
+// DigestLoginModule. Without it a SASL request gets what a server without
+// SASL answers: OK and no challenge.
+func WithSASLUsers(users map[string]string) Option {
+	m := make(map[string]string, len(users))
+	for u, p := range users {
+		m[u] = p
+	}
+	return optionFunc(func(c *config) { c.saslUsers = m })
 }

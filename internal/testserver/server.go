@@ -316,9 +316,10 @@ type conn struct {
 	closing bool // the last frame was queued; close after writing it
 
 	// Owned by run.
-	sess     *session
-	auth     []proto.Id
-	detached bool // no longer serves a session: requests are ignored
+	sess      *session
+	auth      []proto.Id
+	saslNonce string // the DIGEST-MD5 challenge awaiting its response
+	detached  bool   // no longer serves a session: requests are ignored
 }
 
 // close closes the socket; the reader and writer then exit. Safe from any
