@@ -1,8 +1,6 @@
 package conformance
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -13,24 +11,6 @@ import (
 	"github.com/zkgo/zk/internal/testserver"
 )
 
-// startSASLServer starts one real server whose SASL login section knows
-// saslUsers.
-func startSASLServer(t *testing.T) *realzk.Ensemble {
-	t.Helper()
-	jaas := filepath.Join(t.TempDir(), "jaas.conf")
-	require.NoError(t, os.WriteFile(jaas, []byte(`Server {
-  org.apache.zookeeper.server.auth.DigestLoginModule required
-  user_bob="bob-secret"
-  user_carol="caröl-secret";
-};
-`), 0o600))
-	return realzk.Start(t, realzk.Options{
-		Members:     1,
-		ExtraConfig: map[string]string{"authProvider.1": "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"},
-		JVMFlags:    []string{"-Djava.security.auth.login.config=" + jaas},
-	})
-}
-
 // saslUsers are the users both SASL servers know.
 var saslUsers = map[string]string{"bob": "bob-secret", "carol": "caröl-secret"}
 
@@ -40,7 +20,7 @@ var saslUsers = map[string]string{"bob": "bob-secret", "carol": "caröl-secret"}
 // without SASL end the handle in AUTH_FAILED.
 func TestSASLDigest(t *testing.T) {
 	t.Run("real", func(t *testing.T) {
-		ens := startSASLServer(t)
+		ens := realzk.Start(t, realzk.Options{Members: 1, SASLUsers: saslUsers})
 		testSASLDigest(t, ens.Addr(0), startReal(t).ConnString())
 	})
 	t.Run("mem", func(t *testing.T) {

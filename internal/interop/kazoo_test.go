@@ -21,13 +21,16 @@ import (
 // (which so meets a client it was not written beside).
 func TestKazooInterop(t *testing.T) {
 	t.Run("real", func(t *testing.T) {
-		ens := realzk.Start(t, realzk.Options{Members: 1})
+		ens := realzk.Start(t, realzk.Options{Members: 1, SASLUsers: saslUsers})
 		kazooInterop(t, ens.ConnString())
 	})
 	t.Run("mem", func(t *testing.T) {
-		kazooInterop(t, testserver.Start(t).ConnString())
+		kazooInterop(t, testserver.Start(t, testserver.WithSASLUsers(saslUsers)).ConnString())
 	})
 }
+
+// saslUsers are the SASL DIGEST-MD5 users of both servers.
+var saslUsers = map[string]string{"bob": "bob-secret"}
 
 func kazooInterop(t *testing.T, hosts string) {
 	k := startKazoo(t, hosts)
@@ -167,6 +170,32 @@ func kazooInterop(t *testing.T, hosts string) {
 		if err != nil || !slices.Equal(acl, zk.DigestACL(zk.PermAll, "bob", "pw")) {
 			t.Errorf("kazoo's ACL %v (%v), want ours for the same user: %v", acl, err, zk.DigestACL(zk.PermAll, "bob", "pw"))
 		}
+	})
+
+	t.Run("SASL identities both ways", func(t *testing.T) {
+		// Each client's DIGEST-MD5 (kazoo's through puresasl) gets the same
+		// identity, sasl:bob, and each enforces the other's sasl ACL.
+		bob := connect(zk.WithSASLDigest("bob", "bob-secret"))
+		if _, err := bob.Create(ctx, "/interop/sasl-go", []byte("g"), zk.CreatePersistent,
+			[]zk.ACL{{Perms: zk.PermAll, Scheme: "sasl", ID: "bob"}}); err != nil {
+			t.Fatal(err)
+		}
+		k.must(t, nil, map[string]any{"op": "connect", "c": "kbob", "sasl": []string{"bob", "bob-secret"}})
+		var g kGet
+		k.must(t, &g, map[string]any{"op": "get", "c": "kbob", "path": "/interop/sasl-go"})
+		if hexOf(g.Data) != hex.EncodeToString([]byte("g")) {
+			t.Errorf("kazoo as sasl:bob read %s", hexOf(g.Data))
+		}
+		k.mustFail(t, "NoAuthError", map[string]any{"op": "get", "c": "k", "path": "/interop/sasl-go"})
+
+		k.must(t, nil, map[string]any{"op": "create", "c": "kbob", "path": "/interop/sasl-py", "data": "70", "sasl_acl": "bob"})
+		if _, _, err := c.Get(ctx, "/interop/sasl-py"); !errors.Is(err, zk.ErrNoAuth) {
+			t.Errorf("reading kazoo's sasl:bob node without SASL: %v, want ErrNoAuth", err)
+		}
+		if got, _, err := bob.Get(ctx, "/interop/sasl-py"); err != nil || string(got) != "p" {
+			t.Errorf("reading kazoo's sasl:bob node as bob: %q, %v", got, err)
+		}
+		k.must(t, nil, map[string]any{"op": "close", "c": "kbob"})
 	})
 
 	t.Run("watches across clients", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Options configures the servers that Start runs. The zero value is one
@@ -63,6 +64,12 @@ type Options struct {
 	// line altogether.
 	ExtraConfig map[string]string
 
+	// SASLUsers turns on SASL DIGEST-MD5 for clients with these users (name
+	// to password): a JAAS "Server" section with DigestLoginModule and
+	// SASLAuthenticationProvider. Names must be Java identifier-like
+	// (letters, digits, '_'); passwords must not hold '"', '\' or a line
+	// break.
+	SASLUsers map[string]string
 	// JVMFlags are passed to java after the defaults (-Xms64m -Xmx256m
 	// -XX:+UseSerialGC -XX:TieredStopAtLevel=1 and the -D properties the
 	// options above imply), so they can override them.
@@ -93,6 +100,14 @@ func (o Options) normalize() (Options, error) {
 	if o.MinSessionTimeout > o.MaxSessionTimeout {
 		return o, fmt.Errorf("realzk: MinSessionTimeout %v is above MaxSessionTimeout %v",
 			o.MinSessionTimeout, o.MaxSessionTimeout)
+	}
+	for u, p := range o.SASLUsers {
+		if u == "" || strings.TrimFunc(u, func(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }) != "" {
+			return o, fmt.Errorf("realzk: SASL user name %q is not made of letters, digits and '_'", u)
+		}
+		if strings.ContainsAny(p, "\"\\\r\n") {
+			return o, fmt.Errorf("realzk: SASL password of %s holds a quote, a backslash or a line break", u)
+		}
 	}
 	return o, nil
 }
@@ -324,6 +339,11 @@ func (e *Ensemble) jvmArgs(m *member) []string {
 	}
 	if o.ExtendedTypes {
 		args = append(args, "-Dzookeeper.extendedTypesEnabled=true")
+	}
+	if o.SASLUsers != nil {
+		args = append(args,
+			"-Djava.security.auth.login.config="+filepath.Join(e.dir, "jaas.conf"),
+			"-Dzookeeper.authProvider.sasl=org.apache.zookeeper.server.auth.SASLAuthenticationProvider")
 	}
 	args = append(args, o.JVMFlags...)
 	return append(args,

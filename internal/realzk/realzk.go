@@ -172,6 +172,17 @@ func (e *Ensemble) writeShared() error {
 			return fmt.Errorf("realzk: %w", err)
 		}
 	}
+	if e.opts.SASLUsers != nil {
+		var b strings.Builder
+		b.WriteString("Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required")
+		for u, p := range e.opts.SASLUsers {
+			fmt.Fprintf(&b, "\n  user_%s=\"%s\"", u, p)
+		}
+		b.WriteString(";\n};\n")
+		if err := os.WriteFile(filepath.Join(e.dir, "jaas.conf"), []byte(b.String()), 0o600); err != nil {
+			return fmt.Errorf("realzk: %w", err)
+		}
+	}
 	if e.opts.TLS {
 		files, err := writeTLS(filepath.Join(e.dir, "tls"))
 		if err != nil {

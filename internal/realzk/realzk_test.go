@@ -634,3 +634,18 @@ func TestFourLetterErrors(t *testing.T) {
 		t.Fatal("no error from a closed port")
 	}
 }
+
+// TestSASLUsersChecked: names and passwords that would break the JAAS file
+// are refused before anything starts.
+func TestSASLUsersChecked(t *testing.T) {
+	for _, users := range []map[string]string{
+		{"": "pw"}, {"bob smith": "pw"}, {"bob\"": "pw"}, {"bob": "p\"w"}, {"bob": "p\\w"}, {"bob": "p\nw"},
+	} {
+		if _, err := (Options{SASLUsers: users}).normalize(); err == nil {
+			t.Errorf("SASL users %q accepted", users)
+		}
+	}
+	if _, err := (Options{SASLUsers: map[string]string{"bob_2": "pw with spaces, ö"}}).normalize(); err != nil {
+		t.Errorf("good SASL users refused: %v", err)
+	}
+}

@@ -12,7 +12,7 @@ import threading
 
 from kazoo.client import KazooClient
 from kazoo.recipe.lock import Lock
-from kazoo.security import make_digest_acl
+from kazoo.security import make_acl, make_digest_acl
 
 HOSTS = sys.argv[1]
 clients = {}
@@ -43,7 +43,12 @@ def handle(cmd):
     op = cmd["op"]
     if op == "connect":
         auth = [("digest", u + ":" + p) for u, p in cmd.get("auth", [])]
-        c = KazooClient(hosts=HOSTS, timeout=cmd.get("timeout", 10.0), auth_data=auth or None)
+        sasl = None
+        if "sasl" in cmd:  # DIGEST-MD5, through puresasl
+            u, p = cmd["sasl"]
+            sasl = {"mechanism": "DIGEST-MD5", "username": u, "password": p}
+        c = KazooClient(hosts=cmd.get("hosts", HOSTS), timeout=cmd.get("timeout", 10.0),
+                        auth_data=auth or None, sasl_options=sasl)
         c.start(timeout=15)
         clients[cmd["c"]] = c
         events[cmd["c"]] = []
@@ -58,6 +63,8 @@ def handle(cmd):
         if "digest" in cmd:
             u, p = cmd["digest"]
             acl = [make_digest_acl(u, p, all=True)]
+        if "sasl_acl" in cmd:
+            acl = [make_acl("sasl", cmd["sasl_acl"], all=True)]
         return c.create(cmd["path"], bytes.fromhex(cmd.get("data", "")), acl=acl,
                         ephemeral=cmd.get("ephemeral", False),
                         sequence=cmd.get("sequence", False),
