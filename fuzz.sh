@@ -30,5 +30,6 @@ done <<'TARGETS'
 . FuzzChroot
 . FuzzHostileReplies
 . FuzzDigestChallenge
+./internal/testserver FuzzServerRequests
 TARGETS
 exit $status

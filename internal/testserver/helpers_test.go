@@ -147,11 +147,16 @@ func (c *client) send(op int32, rec proto.Record) int32 {
 
 func (c *client) sendXid(xid, op int32, rec proto.Record) {
 	c.t.Helper()
+	c.writeRaw(requestFrame(xid, op, rec))
+}
+
+// requestFrame builds a request frame: the header, then rec unless it is nil.
+func requestFrame(xid, op int32, rec proto.Record) []byte {
 	recs := []proto.Record{&proto.RequestHeader{Xid: xid, OpCode: op}}
 	if rec != nil {
 		recs = append(recs, rec)
 	}
-	c.writeRaw(proto.AppendFrame(nil, recs...))
+	return proto.AppendFrame(nil, recs...)
 }
 
 // await reads frames until the reply with the given xid, queueing
