@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	zk [-server CONNSTRING] [-timeout D] [-json] COMMAND [ARGS]
+//	zk [-server CONNSTRING] [-timeout D] [-json] [-auth SCHEME:CRED] [-sasl USER:PASSWORD] COMMAND [ARGS]
 //	zk serve [-addr HOST:PORT[,HOST:PORT...]] [-tick D] [-v]
 //	zk shell
 //
@@ -15,6 +15,10 @@
 //	                    0 for none); watch is bounded only until its watch
 //	                    is set
 //	-json               print JSON (also accepted after the command)
+//	-auth SCHEME:CRED   credentials sent on connecting, such as
+//	                    digest:USER:PASSWORD (default $ZK_AUTH, which keeps
+//	                    them out of the process list)
+//	-sasl USER:PASSWORD SASL DIGEST-MD5 authentication (default $ZK_SASL)
 //
 // The commands:
 //
@@ -128,6 +132,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	server := fs.String("server", defaultServer(), "")
 	timeout := fs.Duration("timeout", 10*time.Second, "")
 	jsonOut := fs.Bool("json", false, "")
+	auth := fs.String("auth", os.Getenv("ZK_AUTH"), "")
+	sasl := fs.String("sasl", os.Getenv("ZK_SASL"), "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(stdout)
@@ -139,6 +145,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if *timeout < 0 {
 		fmt.Fprintf(stderr, "zk: -timeout %v is negative\n", *timeout)
+		printUsage(stderr)
+		return exitUsage
+	}
+	opts, err := authOptions(*auth, *sasl)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
 		printUsage(stderr)
 		return exitUsage
 	}
@@ -156,7 +168,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			ctx, cancel = context.WithTimeout(ctx, *timeout)
 			defer cancel()
 		}
-		return zk.Connect(ctx, *server)
+		return zk.Connect(ctx, *server, opts...)
 	}
 	defer func() {
 		if s.conn != nil {
@@ -187,6 +199,27 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return report(stderr, s.exec(ctx, name, rest), false)
+}
+
+// authOptions turns -auth SCHEME:CREDENTIAL and -sasl USER:PASSWORD into
+// options. Its errors never repeat the secret.
+func authOptions(auth, sasl string) ([]zk.Option, error) {
+	var opts []zk.Option
+	if auth != "" {
+		scheme, cred, ok := strings.Cut(auth, ":")
+		if !ok || scheme == "" {
+			return nil, errors.New("zk: -auth (or $ZK_AUTH) must be SCHEME:CREDENTIAL, such as digest:USER:PASSWORD")
+		}
+		opts = append(opts, zk.WithCredentials(zk.Credential{Scheme: scheme, Auth: []byte(cred)}))
+	}
+	if sasl != "" {
+		user, password, ok := strings.Cut(sasl, ":")
+		if !ok || user == "" {
+			return nil, errors.New("zk: -sasl (or $ZK_SASL) must be USER:PASSWORD")
+		}
+		opts = append(opts, zk.WithSASLDigest(user, password))
+	}
+	return opts, nil
 }
 
 // isTerminal reports whether r is a character device, such as a terminal.
@@ -305,7 +338,7 @@ func help(w io.Writer, args []string, inShell bool) error {
 
 // printUsage writes the program's usage.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, `usage: zk [-server CONNSTRING] [-timeout D] [-json] COMMAND [ARGS]
+	fmt.Fprintf(w, `usage: zk [-server CONNSTRING] [-timeout D] [-json] [-auth SCHEME:CRED] [-sasl USER:PASSWORD] COMMAND [ARGS]
 
 Flags:
   -server CONNSTRING  the ensemble, "host:port,host:port/chroot"
@@ -313,6 +346,9 @@ Flags:
   -timeout D          bound on connecting and on each command; 0 for none
                       (default 10s)
   -json               print JSON, one value per line
+  -auth SCHEME:CRED   credentials sent on connecting, e.g. digest:USER:PASSWORD
+                      (default $ZK_AUTH, which keeps them out of ps)
+  -sasl USER:PASSWORD authenticate with SASL DIGEST-MD5 (default $ZK_SASL)
 
 Commands:
 `, defaultServer())

@@ -267,3 +267,32 @@ func TestParseArgs(t *testing.T) {
 		require.Equal(t, tt.r, *r, tt.args)
 	}
 }
+
+// TestRunAuthAndSASL: -auth and -sasl (and their environment variables)
+// authenticate the connection; malformed values are usage errors that do
+// not echo the secret; a wrong password fails the command.
+func TestRunAuthAndSASL(t *testing.T) {
+	srv := zktest.New(t, zktest.WithSessionTimeoutRange(200*time.Millisecond, time.Minute),
+		zktest.WithSASLUsers(map[string]string{"bob": "bob-pw"}))
+	cs := srv.ConnString()
+	status, out, errOut := runMain(t, "", "-server", cs, "-sasl", "bob:bob-pw", "-auth", "digest:alice:alice-pw", "whoami")
+	require.Equal(t, 0, status, errOut)
+	require.Contains(t, out, "sasl bob")
+	require.Contains(t, out, "digest alice")
+
+	t.Setenv("ZK_SASL", "bob:bob-pw")
+	status, out, errOut = runMain(t, "", "-server", cs, "whoami")
+	require.Equal(t, 0, status, errOut)
+	require.Contains(t, out, "sasl bob")
+
+	status, _, errOut = runMain(t, "", "-server", cs, "-sasl", "bob:wrong", "ls", "/")
+	require.Equal(t, 1, status)
+	require.True(t, strings.HasPrefix(errOut, "zk: connect: authentication failed"), errOut)
+
+	for _, args := range [][]string{{"-sasl", "bob-and-no-password"}, {"-sasl", ":secret-1"}, {"-auth", "secret-2"}, {"-auth", ":secret-3"}} {
+		status, _, errOut := runMain(t, "", append([]string{"-server", cs}, append(args, "whoami")...)...)
+		require.Equal(t, 2, status, "%v: %s", args, errOut)
+		require.NotContains(t, errOut, "secret", "%v", args)
+		require.NotContains(t, errOut, "bob-and-no-password", "%v", args)
+	}
+}
