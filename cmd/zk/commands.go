@@ -43,7 +43,7 @@ var commands = []command{
 	{"sync", "PATH", "wait until the server has caught up", setupSync},
 	{"whoami", "", "print the identities of the connection", setupWhoAmI},
 	{"shell", "", "run commands read from standard input", nil},
-	{"serve", "[-addr HOST:PORT[,...]] [-tick D] [-v]", "run an in-memory server until interrupted", setupServe},
+	{"serve", "[-addr HOST:PORT[,...]] [-tick D] [-v] [-sasl USER:PASSWORD]", "run an in-memory server until interrupted", setupServe},
 	{"version", "", "print the version of this program", setupVersion},
 	{"help", "[COMMAND]", "print the usage, or a command's", nil},
 }

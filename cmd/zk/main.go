@@ -4,7 +4,7 @@
 // Usage:
 //
 //	zk [-server CONNSTRING] [-timeout D] [-json] [-auth SCHEME:CRED] [-sasl USER:PASSWORD] COMMAND [ARGS]
-//	zk serve [-addr HOST:PORT[,HOST:PORT...]] [-tick D] [-v]
+//	zk serve [-addr HOST:PORT[,HOST:PORT...]] [-tick D] [-v] [-sasl USER:PASSWORD]...
 //	zk shell
 //
 // The global flags:
@@ -87,8 +87,9 @@
 // 127.0.0.1:2181; port 0 picks a free port), all serving one tree, prints
 // its connection string, and runs until SIGINT or SIGTERM. Its tick
 // (default 2s, a real server's) sets the session timeouts it grants:
-// between 2 and 20 ticks. -v logs sessions to standard error. Nothing is
-// persisted.
+// between 2 and 20 ticks. -v logs sessions to standard error. Each -sasl
+// USER:PASSWORD adds a user the server accepts over SASL DIGEST-MD5.
+// Nothing is persisted.
 package main
 
 import (

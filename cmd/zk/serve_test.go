@@ -26,7 +26,7 @@ func TestServe(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- s.exec(ctx, "serve", []string{"-addr", "127.0.0.1:0, 127.0.0.1:0", "-tick", "100ms", "-v"})
+		done <- s.exec(ctx, "serve", []string{"-addr", "127.0.0.1:0, 127.0.0.1:0", "-tick", "100ms", "-v", "-sasl", "bob:bob-pw"})
 	}()
 	cs := out.next(t)
 	require.Regexp(t, `^127\.0\.0\.1:\d+,127\.0\.0\.1:\d+$`, cs)
@@ -42,6 +42,16 @@ func TestServe(t *testing.T) {
 	require.Contains(t, errOut.next(t), "zk: testserver:", "-v logs sessions")
 	require.Equal(t, 20*100*time.Millisecond, c0.SessionTimeout(), "-tick sets the range: at most 20 ticks")
 
+	// -sasl: a SASL user.
+	ctx2, cancel2 := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel2()
+	bob, err := zk.Connect(ctx2, cs, zk.WithSASLDigest("bob", "bob-pw"))
+	require.NoError(t, err)
+	ids, err := bob.WhoAmI(ctx2)
+	require.NoError(t, err)
+	require.Contains(t, ids, zk.ClientInfo{AuthScheme: "sasl", User: "bob"})
+	bob.Close()
+
 	c0.Close()
 	c1.Close()
 	cancel()
@@ -55,6 +65,7 @@ func TestServeErrors(t *testing.T) {
 		"-tick 0":                    "zk: serve: -tick 0s is not positive",
 		"-addr ,":                    "zk: serve: -addr is empty",
 		"extra":                      `zk: serve: unexpected argument "extra"`,
+		"-sasl :secret":              "zk: serve: -sasl must be USER:PASSWORD",
 		"-addr " + busy.Addr(0):      "address already in use",
 		"-addr 127.0.0.1:99999":      "invalid port",
 		"-tick soon -addr 127.0.0.1": `zk: serve: invalid value "soon" for flag -tick: parse error`,
@@ -62,6 +73,7 @@ func TestServeErrors(t *testing.T) {
 		err := s.exec(t.Context(), "serve", strings.Fields(args))
 		require.ErrorContains(t, err, want, args)
 		require.True(t, strings.HasPrefix(err.Error(), "zk: "), err.Error())
+		require.NotContains(t, err.Error(), "secret", "a password is not echoed")
 	}
 	require.Empty(t, out.String())
 }
