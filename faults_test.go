@@ -631,14 +631,7 @@ func TestFaultWriteBackpressureKeepsLink(t *testing.T) {
 
 			p.Pause(faultproxy.ClientToServer, true)
 			const calls = 24 // 24 MB: more than the proxy and the kernel hold
-			data := make([]byte, 1000<<10)
-			errs := make(chan error, calls)
-			for range calls {
-				go func() {
-					_, err := c.Set(ctx, "/big", data, -1)
-					errs <- err
-				}()
-			}
+			errs := megabyteSets(ctx, c, "/big", calls)
 			// Let the writes pile up against the paused direction, then let
 			// them through.
 			time.Sleep(time.Second) // the fault's duration, not a wait for an event

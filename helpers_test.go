@@ -189,3 +189,18 @@ func wrappedDial(ctx context.Context, network, addr string) (net.Conn, error) {
 	}
 	return struct{ net.Conn }{nc}, nil // not a *net.TCPConn
 }
+
+// megabyteSets starts n concurrent Sets of 1000 KiB on path, to pile up
+// writes behind a stalled connection; each one's error arrives on the
+// returned channel.
+func megabyteSets(ctx context.Context, c *zk.Conn, path string, n int) <-chan error {
+	data := make([]byte, 1000<<10)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := c.Set(ctx, path, data, -1)
+			errs <- err
+		}()
+	}
+	return errs
+}

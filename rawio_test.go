@@ -151,14 +151,7 @@ func TestCallerWritesHandOffAndComeBack(t *testing.T) {
 
 			p.Pause(faultproxy.ClientToServer, true)
 			const calls = 12 // 12 MB: more than the proxy and the kernel hold
-			data := make([]byte, 1000<<10)
-			errs := make(chan error, calls)
-			for range calls {
-				go func() {
-					_, err := c.Set(ctx, "/eph", data, -1)
-					errs <- err
-				}()
-			}
+			errs := megabyteSets(ctx, c, "/eph", calls)
 			select {
 			case <-firstHandOff:
 			case <-time.After(waitTime):
