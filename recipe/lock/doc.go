@@ -16,6 +16,15 @@
 // session. Mutex and RWMutex writers on the same directory exclude each
 // other.
 //
+// Any other child with a sequence suffix queues as an exclusive locker,
+// except a node of kazoo's ReadLock (the Python client's:
+// <uuid>__rlock__<sequence>), which is a reader's. So an RWMutex and kazoo's
+// ReadLock and WriteLock share a directory when kazoo is told our names:
+// extra_lock_patterns=["-write-", "-lock-"] for its ReadLock and ["-read-",
+// "-write-", "-lock-"] for its WriteLock (["-lock-"] for its Lock beside a
+// Mutex). Before kazoo 2.9 a ReadLock that waited can deadlock with a writer
+// queued after it (kazoo issue #649).
+//
 // # Holding a lock
 //
 // A held lock can be lost without Unlock: Lost returns a channel closed the

@@ -436,6 +436,44 @@ func TestRWExclusion(t *testing.T) {
 	t.Logf("at most %d readers at once", maxReaders.Load())
 }
 
+// kazoo (the Python client) names the nodes of its ReadLock
+// <uuid>__rlock__<seq> and those of its WriteLock <uuid>__lock__<seq>: our
+// readers share with the first and wait for the second; our writers wait
+// for both.
+func TestRWKazooNodes(t *testing.T) {
+	srv := testserver.Start(t)
+	ctx := testCtx(t)
+	py := connect(t, srv)
+	for _, p := range []string{"/locks", dir} {
+		_, err := py.Create(ctx, p, nil, zk.CreatePersistent, zk.OpenACL)
+		require.NoError(t, err)
+	}
+	kazooNode := func(kind string) string {
+		p, err := py.Create(ctx, dir+"/0123456789abcdef0123456789abcdef"+kind, nil, zk.CreateEphemeralSequential, zk.OpenACL)
+		require.NoError(t, err)
+		return p
+	}
+	r, w := newRW(t, srv), newRW(t, srv)
+	rWatch, wWatch := watching(r.Reader()), watching(w.Writer())
+
+	reader := kazooNode("__rlock__")
+	require.NoError(t, r.RLock(ctx), "our reader shares with kazoo's")
+	require.NoError(t, r.RUnlock(ctx))
+	gotW := lockAsync(ctx, w.Lock)
+	require.Equal(t, reader, recv(t, wWatch, "our writer to wait"), "our writer waits for kazoo's reader")
+	require.NoError(t, py.Delete(ctx, reader, zk.AnyVersion))
+	require.NoError(t, recv(t, gotW, "our writer to get the lock"))
+	require.NoError(t, w.Unlock(ctx))
+
+	writer := kazooNode("__lock__")
+	gotR := lockAsync(ctx, r.RLock)
+	require.Equal(t, writer, recv(t, rWatch, "our reader to wait"), "our reader waits for kazoo's writer")
+	require.NoError(t, py.Delete(ctx, writer, zk.AnyVersion))
+	require.NoError(t, recv(t, gotR, "our reader to get the lock"))
+	require.NoError(t, r.RUnlock(ctx))
+	require.Empty(t, children(srv))
+}
+
 func TestLockFailsWithoutPermission(t *testing.T) {
 	srv := testserver.Start(t)
 	conn := connect(t, srv)

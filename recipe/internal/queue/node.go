@@ -7,7 +7,9 @@
 // random and belongs to one member (one Candidate or one lock), so a create
 // whose reply was lost (ErrConnectionLoss) can be found again by listing the
 // directory. The tag says what the member wants: "n_" a leader candidate,
-// "lock-" or "write-" exclusive access, "read-" shared access.
+// "lock-" or "write-" exclusive access, "read-" shared access. Any other
+// child with a sequence suffix is queued too, as an exclusive member, except
+// kazoo's reader nodes (<uuid>__rlock__<sequence>), which are shared.
 //
 // Nothing here is exported outside the recipe tree; the recipes wrap it in
 // their own API and errors.
@@ -40,8 +42,15 @@ type Node struct {
 	Seq    int64  // the sequence number
 }
 
-// IsRead reports whether the node is a reader's (shared) node.
-func (n Node) IsRead() bool { return strings.HasSuffix(n.Prefix, TagRead) }
+// kazooRead ends the prefix of a reader's node of kazoo (the Python
+// client), whose ReadLock names its nodes <uuid hex>__rlock__<sequence>.
+const kazooRead = "__rlock__"
+
+// IsRead reports whether the node is a reader's (shared) node: ours, or
+// kazoo's ReadLock's.
+func (n Node) IsRead() bool {
+	return strings.HasSuffix(n.Prefix, TagRead) || strings.HasSuffix(n.Prefix, kazooRead)
+}
 
 // Parse reads a child name as a sequential node: anything followed by ten
 // digits. Names without a sequence suffix are not part of the queue.

@@ -43,6 +43,9 @@ func TestSortedAndKinds(t *testing.T) {
 	require.Equal(t, []string{"_c_a-read-0000000001", "_c_c-read-0000000002", "_c_b-write-0000000003"}, names)
 	require.True(t, nodes[0].IsRead())
 	require.False(t, nodes[2].IsRead())
+	kazoo := Sorted([]string{"0123abcd__rlock__0000000004", "0123abcd__lock__0000000005"})
+	require.True(t, kazoo[0].IsRead(), "kazoo's ReadLock node")
+	require.False(t, kazoo[1].IsRead(), "kazoo's WriteLock node")
 }
 
 func TestNewPrefix(t *testing.T) {
