@@ -11,7 +11,7 @@ import sys
 import threading
 
 from kazoo.client import KazooClient
-from kazoo.recipe.lock import Lock
+from kazoo.recipe.lock import Lock, ReadLock, WriteLock
 from kazoo.security import make_acl, make_digest_acl
 
 HOSTS = sys.argv[1]
@@ -101,8 +101,12 @@ def handle(cmd):
                 t.delete(o[1])
         return [r if isinstance(r, (str, bool)) or r is None else type(r).__name__
                 for r in t.commit()]
-    if op == "lock_new":  # sees the Go recipe's "-lock-" nodes as contenders
-        locks[cmd["name"]] = Lock(c, cmd["path"], cmd["name"], extra_lock_patterns=["-lock-"])
+    if op == "lock_new":  # a Lock, ReadLock or WriteLock (kind); patterns, its
+        # extra_lock_patterns, name the other recipe's nodes it waits behind
+        # (by default the Go Mutex's "-lock-")
+        kind = {"lock": Lock, "read": ReadLock, "write": WriteLock}[cmd.get("kind", "lock")]
+        locks[cmd["name"]] = kind(c, cmd["path"], cmd["name"],
+                                  extra_lock_patterns=cmd.get("patterns", ["-lock-"]))
         acquired[cmd["name"]] = threading.Event()
         return None
     if op == "lock_try":
