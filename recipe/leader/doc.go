@@ -63,6 +63,19 @@
 // that starts with zk.CheckOp{Path: term.Path, Version: term.Version}: it
 // fails once the node is gone, that is once leadership is lost.
 //
+// The premise that the ensemble expires a session only T after it last
+// heard from the client fails when the ensemble's own leader stalls (a long
+// garbage collection, a stopped VM) for more than about 2T/3 while its
+// followers still follow it (their syncLimit is longer). The clients of the
+// followers stay connected, but the session touches the followers relay
+// wait for the stalled leader, which expires those sessions the moment it
+// resumes. The old leader's handle then hears of it at the same moment as
+// the other candidates (its server closes the connection as the expiry
+// commits), and a new leader can be elected milliseconds before the old
+// one's context is cancelled. No client can see this coming; fencing covers
+// it. Seen against ZooKeeper 3.8.6 with T = 1 s, syncLimit 2 s and the
+// ensemble's leader stopped for 1.5 s.
+//
 // The cancellation is made by a goroutine woken by the state change (and,
 // as a backstop, by a state listener): it depends on the client noticing
 // the lost link, which takes up to 2/3 of the session timeout for a silent

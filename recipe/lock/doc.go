@@ -54,7 +54,12 @@
 // lock went to another. Fence what matters: Token gives the node's path and
 // Czxid, which grows with every later holder; writes into ZooKeeper can be
 // made conditional on the hold with zk.CheckOp{Path: token.Path, Version:
-// token.Version} in a Multi.
+// token.Version} in a Multi. Fencing also covers the one case the timing
+// above does not: the ensemble's own leader stalling for more than about
+// 2T/3 while its followers still follow it. It expires, as it resumes, the
+// sessions whose touches the followers relayed to it meanwhile, and the
+// holder hears of the expiry no sooner than the next waiter (see package
+// recipe/leader).
 //
 // # Concurrency
 //

@@ -15,9 +15,11 @@ import (
 // TestChaosRealEnsemble runs five leader candidates and five lockers, each
 // on its own sessions, against a real three-member ensemble while members
 // are killed and restarted, paused and resumed (the ensemble's leader half
-// the time), and clients' links are cut or silently partitioned past their
-// session timeout. No two candidates may believe they lead at once, and no
-// two lockers that they hold the lock.
+// the time, and then for at most T/2: a leader stalled for longer expires
+// sessions that were not silent, which the recipes' docs name as the limit
+// only fencing covers), and clients' links are cut or silently partitioned
+// past their session timeout. No two candidates may believe they lead at
+// once, and no two lockers that they hold the lock.
 //
 // ZK_CHAOS_SEED=n replays the choices of a run (not its timing).
 func TestChaosRealEnsemble(t *testing.T) {
