@@ -251,8 +251,11 @@ func (c *Conn) RemoveWatches(ctx context.Context, path string, typ WatcherType) 
 	return nil
 }
 
-// CheckWatches asks the server whether this connection has a watch of type
-// typ on path; it returns nil, or an error wrapping ErrNoWatcher.
+// CheckWatches asks the server whether a watch of type typ is set on path;
+// it returns nil, or an error wrapping ErrNoWatcher. What counts is the
+// server's: 3.5 and 3.9+ servers look at this session's watches (3.9 counts
+// a persistent watch only for WatcherAny), 3.6 to 3.8 answer whether any
+// session has a watch of that kind on path.
 func (c *Conn) CheckWatches(ctx context.Context, path string, typ WatcherType) error {
 	if err := c.start(ctx, "checkWatches", path, false); err != nil {
 		return err
