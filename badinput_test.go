@@ -225,6 +225,9 @@ func TestBadInputOperationsNoIO(t *testing.T) {
 		{"addWatch: mode -1", zk.ErrInvalidArgument, func() error { _, err := c.AddWatch(ctx, "/a", -1); return err }},
 		{"removeWatches: type 0", zk.ErrInvalidArgument, func() error { return c.RemoveWatches(ctx, "/a", 0) }},
 		{"removeWatches: type 4", zk.ErrInvalidArgument, func() error { return c.RemoveWatches(ctx, "/a", 4) }},
+		{"removeWatches: persistent recursive", zk.ErrInvalidArgument, func() error { return c.RemoveWatches(ctx, "/a", zk.WatcherPersistentRecursive) }},
+		{"checkWatches: type 0", zk.ErrInvalidArgument, func() error { return c.CheckWatches(ctx, "/a", 0) }},
+		{"checkWatches: type 6", zk.ErrInvalidArgument, func() error { return c.CheckWatches(ctx, "/a", 6) }},
 		{"checkWatches: type -1", zk.ErrInvalidArgument, func() error { return c.CheckWatches(ctx, "/a", -1) }},
 		{"checkWatches: type 99", zk.ErrInvalidArgument, func() error { return c.CheckWatches(ctx, "/a", 99) }},
 

@@ -192,8 +192,7 @@ func (c *Conn) AddWatch(ctx context.Context, path string, mode AddWatchMode) (*P
 	return w, nil
 }
 
-// WatcherType selects the one-shot watches RemoveWatches and CheckWatches
-// act on.
+// WatcherType selects the watches RemoveWatches and CheckWatches act on.
 type WatcherType int32
 
 const (
@@ -201,10 +200,19 @@ const (
 	WatcherChildren WatcherType = WatcherType(proto.WatcherChildren)
 	// WatcherData selects data and existence watches (GetW, ExistsW).
 	WatcherData WatcherType = WatcherType(proto.WatcherData)
-	// WatcherAny selects both.
+	// WatcherAny selects both (and, for CheckWatches, persistent watches).
 	WatcherAny WatcherType = WatcherType(proto.WatcherAny)
+	// WatcherPersistent selects a persistent watch (AddWatchModePersistent)
+	// set on the path itself: CheckWatches only, ZooKeeper 3.9+. Remove a
+	// persistent watch with PersistentWatch.Remove.
+	WatcherPersistent WatcherType = WatcherType(proto.WatcherPersistent)
+	// WatcherPersistentRecursive selects a recursive watch
+	// (AddWatchModePersistentRecursive) set on the path itself: CheckWatches
+	// only, ZooKeeper 3.9+.
+	WatcherPersistentRecursive WatcherType = WatcherType(proto.WatcherPersistentRecursive)
 )
 
+// kinds returns the one-shot watch kinds t selects, for RemoveWatches.
 func (t WatcherType) kinds() ([]watchKind, error) {
 	switch t {
 	case WatcherChildren:
@@ -213,6 +221,8 @@ func (t WatcherType) kinds() ([]watchKind, error) {
 		return []watchKind{watchData, watchExist}, nil
 	case WatcherAny:
 		return []watchKind{watchData, watchExist, watchChild}, nil
+	case WatcherPersistent, WatcherPersistentRecursive:
+		return nil, fmt.Errorf("%w: watcher type %d is for CheckWatches; remove a persistent watch with PersistentWatch.Remove", ErrInvalidArgument, int32(t))
 	}
 	return nil, fmt.Errorf("%w: watcher type %d", ErrInvalidArgument, int32(t))
 }
@@ -255,17 +265,26 @@ func (c *Conn) RemoveWatches(ctx context.Context, path string, typ WatcherType) 
 // it returns nil, or an error wrapping ErrNoWatcher. What counts is the
 // server's: 3.5 and 3.9+ servers look at this session's watches (3.9 counts
 // a persistent watch only for WatcherAny), 3.6 to 3.8 answer whether any
-// session has a watch of that kind on path.
+// session has a watch of that kind on path. WatcherPersistent and
+// WatcherPersistentRecursive need a 3.9+ server; an older one fails them
+// with an error wrapping ErrMarshallingError that says so.
 func (c *Conn) CheckWatches(ctx context.Context, path string, typ WatcherType) error {
 	if err := c.start(ctx, "checkWatches", path, false); err != nil {
 		return err
 	}
-	if _, err := typ.kinds(); err != nil {
+	persistent := typ == WatcherPersistent || typ == WatcherPersistentRecursive
+	if _, err := typ.kinds(); err != nil && !persistent {
 		return &OpError{Op: "checkWatches", Path: path, Err: err}
 	}
 	r, e := c.newReq(proto.OpCheckWatches, path)
 	e.Int32(int32(typ))
 	if err := c.run(ctx, "checkWatches", r, e); err != nil {
+		var oe *OpError
+		if persistent && errors.Is(err, ErrMarshallingError) && errors.As(err, &oe) {
+			// Servers before 3.9 know watcher types 1 to 3 only and
+			// answer others with a marshalling error.
+			oe.Err = &detailError{"zk: the server cannot check persistent watches (it needs ZooKeeper 3.9.0 or newer)", ErrMarshallingError}
+		}
 		return err
 	}
 	c.putRequest(r)

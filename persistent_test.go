@@ -58,6 +58,24 @@ func TestPersistentWatch(t *testing.T) {
 	require.ErrorIs(t, c.CheckWatches(ctx, "/p", zk.WatcherAny), zk.ErrNoWatcher)
 }
 
+// The in-memory server, like ZooKeeper before 3.9, knows watcher types 1 to
+// 3 only: checking a persistent watch fails with an error naming the
+// release that has it, and the handle goes on working.
+func TestCheckPersistentWatchNeeds39(t *testing.T) {
+	srv := startServer(t, 1)
+	c := connect(t, srv.ConnString())
+	ctx := testCtx(t)
+	w, err := c.AddWatch(ctx, "/p", zk.AddWatchModePersistent)
+	require.NoError(t, err)
+	for _, typ := range []zk.WatcherType{zk.WatcherPersistent, zk.WatcherPersistentRecursive} {
+		err = c.CheckWatches(ctx, "/p", typ)
+		require.ErrorIs(t, err, zk.ErrMarshallingError)
+		require.EqualError(t, err, "zk: checkWatches /p: the server cannot check persistent watches (it needs ZooKeeper 3.9.0 or newer)")
+	}
+	require.NoError(t, c.CheckWatches(ctx, "/p", zk.WatcherAny))
+	require.NoError(t, w.Remove(ctx))
+}
+
 func TestPersistentRecursiveWatch(t *testing.T) {
 	srv := startServer(t, 1)
 	c := connect(t, srv.ConnString())
