@@ -42,20 +42,43 @@ func caseACLDigest(t *testing.T, b backend) {
 	requireCode(t, err, zk.ErrNoAuth, "getACL", s)
 	_, err = stranger.SetACL(ctx, s, zk.OpenACL, zk.AnyVersion)
 	requireCode(t, err, zk.ErrNoAuth, "setACL", s)
-	_, err = stranger.GetAllChildrenNumber(ctx, s)
-	requireCode(t, err, zk.ErrNoAuth, "getAllChildrenNumber", s)
+	v := b.Version()
+	if v.has(since360) {
+		_, err = stranger.GetAllChildrenNumber(ctx, s)
+		requireCode(t, err, zk.ErrNoAuth, "getAllChildrenNumber", s)
+	} else {
+		requireUnimplemented(t, stranger, since360, func() error {
+			_, err := stranger.GetAllChildrenNumber(ctx, s)
+			return err
+		})
+	}
 	_, err = stranger.Multi(ctx, &zk.CheckOp{Path: s, Version: zk.AnyVersion})
 	requireCode(t, err, zk.ErrNoAuth, "multi", s)
 	// Deleting needs DELETE on the parent, which is open.
-	// Exists does not check READ on a 3.8.0 server (3.8.4+ does).
 	ok, st, err := stranger.Exists(ctx, s)
-	require.NoError(t, err)
-	require.True(t, ok)
-	require.Equal(t, statShape{DataLength: 4}, shape(st))
-	ok, _, w, err := stranger.ExistsW(ctx, s)
-	require.NoError(t, err)
-	require.True(t, ok)
-	// Sync and watches need no permission.
+	var w <-chan zk.Event
+	if v.existsChecksRead() {
+		// ZOOKEEPER-2590 (3.8.4, 3.9.2): exists needs READ, and a refused
+		// exists sets no watch.
+		requireCode(t, err, zk.ErrNoAuth, "exists", s)
+		require.False(t, ok)
+		require.Nil(t, st)
+		ok, _, w, err = stranger.ExistsW(ctx, s)
+		requireCode(t, err, zk.ErrNoAuth, "exists", s)
+		require.False(t, ok)
+		require.Nil(t, w)
+		requireCode(t, stranger.CheckWatches(ctx, s, zk.WatcherData), zk.ErrNoWatcher, "checkWatches", s)
+	} else {
+		// Earlier servers answer exists without a permission check, and
+		// its watch needs none.
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, statShape{DataLength: 4}, shape(st))
+		ok, _, w, err = stranger.ExistsW(ctx, s)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	// Sync needs no permission.
 	require.NoError(t, stranger.Sync(ctx, s))
 
 	// Wrong password: still refused.
@@ -67,6 +90,13 @@ func caseACLDigest(t *testing.T, b backend) {
 	data, _, err := stranger.Get(ctx, s)
 	require.NoError(t, err)
 	require.Equal(t, "data", string(data))
+	if w == nil {
+		// Now that it may READ, exists answers, and watches.
+		ok, st, w, err = stranger.ExistsW(ctx, s)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, statShape{DataLength: 4}, shape(st))
+	}
 	_, err = stranger.Set(ctx, s, []byte("new"), zk.AnyVersion)
 	require.NoError(t, err)
 	wantEventNow(t, w, zk.EventNodeDataChanged, s)
@@ -234,32 +264,54 @@ func caseSetACL(t *testing.T, b backend) {
 }
 
 // caseWhoAmI: the connection's ids: ip, then each accepted credential
-// once.
+// once. whoAmI is 3.7.0 (ZOOKEEPER-3969); on every server the "auth" ACL
+// scheme shows the same authenticated ids.
 func caseWhoAmI(t *testing.T, b backend) {
 	c := dial(t, b.ConnString())
 	ctx := testCtx(t)
-	ids, err := c.WhoAmI(ctx)
-	require.NoError(t, err)
-	require.Equal(t, []zk.ClientInfo{{AuthScheme: "ip", User: "127.0.0.1"}}, ids)
+	root := mkroot(t, c)
+	has := b.Version().has(since370)
+	if has {
+		ids, err := c.WhoAmI(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []zk.ClientInfo{{AuthScheme: "ip", User: "127.0.0.1"}}, ids)
+	} else {
+		requireUnimplemented(t, c, since370, func() error { _, err := c.WhoAmI(ctx); return err })
+	}
 	require.NoError(t, c.AddAuth(ctx, "digest", []byte("erin:pw")))
 	require.NoError(t, c.AddAuth(ctx, "digest", []byte("erin:pw")))
 	require.NoError(t, c.AddAuth(ctx, "digest", []byte("frank:pw")))
-	// The real server keeps the ids in a hash set: their order is
-	// unspecified.
-	ids, err = c.WhoAmI(ctx)
-	require.NoError(t, err)
-	require.ElementsMatch(t, []zk.ClientInfo{
-		{AuthScheme: "ip", User: "127.0.0.1"},
-		{AuthScheme: "digest", User: "erin"},
-		{AuthScheme: "digest", User: "frank"},
-	}, ids)
+	if has {
+		// The real server keeps the ids in a hash set: their order is
+		// unspecified.
+		ids, err := c.WhoAmI(ctx)
+		require.NoError(t, err)
+		require.ElementsMatch(t, []zk.ClientInfo{
+			{AuthScheme: "ip", User: "127.0.0.1"},
+			{AuthScheme: "digest", User: "erin"},
+			{AuthScheme: "digest", User: "frank"},
+		}, ids)
+	}
+	// "auth" stands for the same digest ids, each once.
+	authIDs := func(c *zk.Conn, p string) []zk.ACL {
+		t.Helper()
+		_, err := c.Create(ctx, p, nil, zk.CreatePersistent, zk.AuthACL(zk.PermAll))
+		require.NoError(t, err)
+		acl, _, err := c.GetACL(ctx, p)
+		require.NoError(t, err)
+		return acl
+	}
+	require.ElementsMatch(t, append(zk.DigestACL(zk.PermAll, "erin", "pw"), zk.DigestACL(zk.PermAll, "frank", "pw")...), authIDs(c, root+"/c"))
 
 	// With credentials given at connect.
 	c2 := dial(t, b.ConnString(), zk.WithCredentials(zk.DigestCredential("gina", "pw")))
-	ids, err = c2.WhoAmI(ctx)
-	require.NoError(t, err)
-	require.ElementsMatch(t, []zk.ClientInfo{
-		{AuthScheme: "ip", User: "127.0.0.1"},
-		{AuthScheme: "digest", User: "gina"},
-	}, ids)
+	if has {
+		ids, err := c2.WhoAmI(ctx)
+		require.NoError(t, err)
+		require.ElementsMatch(t, []zk.ClientInfo{
+			{AuthScheme: "ip", User: "127.0.0.1"},
+			{AuthScheme: "digest", User: "gina"},
+		}, ids)
+	}
+	require.Equal(t, zk.DigestACL(zk.PermAll, "gina", "pw"), authIDs(c2, root+"/c2"))
 }

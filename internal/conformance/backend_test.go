@@ -29,6 +29,10 @@ type backend interface {
 	// session's own handle must not be able to reach the server meanwhile
 	// (it would take the session back): cut it off first.
 	ExpireFromOutside(t *testing.T, id int64, passwd []byte)
+	// Version is the release whose behaviour the server has: a real
+	// server's own (srvr), memVersion for the in-memory one. Cases branch
+	// on it where releases differ (see version_test.go).
+	Version() zkVersion
 }
 
 // Settings shared by both backends.
@@ -39,28 +43,44 @@ const (
 	reapInterval      = 100 * time.Millisecond
 )
 
+// memBackend is the in-memory server. It models one release where real
+// servers differ: a standalone 3.8.0 (memVersion says what that means).
+// The suite asserts of it what it asserts of a real 3.8.0.
 type memBackend struct{ srv *testserver.Server }
 
 func startMem(t *testing.T) backend {
-	return &memBackend{testserver.Start(t,
+	srv := testserver.Start(t,
 		testserver.WithTickTime(tickTime),
 		testserver.WithSessionTimeoutRange(minSessionTimeout, maxSessionTimeout),
 		testserver.WithExtendedTypes(true),
 		testserver.WithReapInterval(reapInterval),
-	)}
+	)
+	// It names the same release to srvr.
+	reply, err := realzk.FourLetter(srv.Addr(0), "srvr", waitTime)
+	require.NoError(t, err)
+	v, err := parseVersion(reply)
+	require.NoError(t, err)
+	require.Equal(t, memVersion, v, "the in-memory server's srvr")
+	return &memBackend{srv}
 }
 
 func (b *memBackend) Name() string       { return "mem" }
 func (b *memBackend) ConnString() string { return b.srv.ConnString() }
 func (b *memBackend) Addr() string       { return b.srv.Addr(0) }
+func (b *memBackend) Version() zkVersion { return memVersion }
 func (b *memBackend) ExpireFromOutside(t *testing.T, id int64, passwd []byte) {
 	expireFromOutside(t, b.ConnString(), id, passwd)
 }
 
-type realBackend struct{ ens *realzk.Ensemble }
+// realBackend is a real standalone server, of whatever release realzk
+// finds (ZK_CLASSPATH, ZK_HOME or Debian's package).
+type realBackend struct {
+	ens     *realzk.Ensemble
+	version zkVersion // from srvr
+}
 
 func startReal(t *testing.T) backend {
-	return &realBackend{realzk.Start(t, realzk.Options{
+	ens := realzk.Start(t, realzk.Options{
 		Members:           1,
 		TickTime:          tickTime,
 		MinSessionTimeout: minSessionTimeout,
@@ -69,12 +89,16 @@ func startReal(t *testing.T) backend {
 		// The container reaper runs every minute by default; a system
 		// property (not a zoo.cfg key) makes it run every 100 ms.
 		JVMFlags: []string{"-Dznode.container.checkIntervalMs=" + strconv.FormatInt(reapInterval.Milliseconds(), 10)},
-	})}
+	})
+	v := serverVersion(t, ens, 0)
+	t.Logf("real ZooKeeper %v", v)
+	return &realBackend{ens: ens, version: v}
 }
 
 func (b *realBackend) Name() string       { return "real" }
 func (b *realBackend) ConnString() string { return b.ens.ConnString() }
 func (b *realBackend) Addr() string       { return b.ens.Addr(0) }
+func (b *realBackend) Version() zkVersion { return b.version }
 func (b *realBackend) ExpireFromOutside(t *testing.T, id int64, passwd []byte) {
 	expireFromOutside(t, b.ConnString(), id, passwd)
 }
@@ -105,9 +129,10 @@ type conformanceCase struct {
 }
 
 // TestConformance runs every case against the in-memory server
-// (mem/<case>) and a real ZooKeeper 3.8 server (real/<case>). Each backend
-// is one server shared by all cases; each case works under its own root,
-// /t-<case>.
+// (mem/<case>) and a real ZooKeeper server of whatever release is installed
+// (real/<case>), asserting what that release does where releases differ.
+// Each backend is one server shared by all cases; each case works under its
+// own root, /t-<case>.
 func TestConformance(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {

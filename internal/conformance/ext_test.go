@@ -33,6 +33,10 @@ func casePersistentWatch(t *testing.T, b backend) {
 	ctx := testCtx(t)
 	root := mkroot(t, c)
 	p := root + "/p"
+	if !b.Version().has(since360) {
+		requireNoPersistentWatches(t, c, p, zk.AddWatchModePersistent)
+		return
+	}
 	w, err := c.AddWatch(ctx, p, zk.AddWatchModePersistent)
 	require.NoError(t, err)
 	require.Equal(t, p, w.Path())
@@ -88,6 +92,10 @@ func caseRecursiveWatch(t *testing.T, b backend) {
 	ctx := testCtx(t)
 	root := mkroot(t, c)
 	r := root + "/r"
+	if !b.Version().has(since360) {
+		requireNoPersistentWatches(t, c, r, zk.AddWatchModePersistentRecursive)
+		return
+	}
 	w, err := c.AddWatch(ctx, r, zk.AddWatchModePersistentRecursive)
 	require.NoError(t, err)
 	require.True(t, w.Recursive())
@@ -133,6 +141,17 @@ func caseRecursiveWatch(t *testing.T, b backend) {
 	require.NoError(t, wr.Remove(ctx))
 }
 
+// requireNoPersistentWatches: a server older than 3.6.0 has no addWatch
+// (ZOOKEEPER-1416): the call fails, and leaves no watch on the server.
+func requireNoPersistentWatches(t *testing.T, c *zk.Conn, path string, mode zk.AddWatchMode) {
+	t.Helper()
+	requireUnimplemented(t, c, since360, func() error {
+		_, err := c.AddWatch(testCtx(t), path, mode)
+		return err
+	})
+	requireCode(t, c.CheckWatches(testCtx(t), path, zk.WatcherAny), zk.ErrNoWatcher, "checkWatches", path)
+}
+
 // countingConn counts the bytes the handle reads, as it reads them: when a
 // call returns, every byte of its reply (and of the events before it) is
 // counted.
@@ -169,10 +188,6 @@ func casePersistentWatchRemove(t *testing.T, b backend) {
 	root := mkroot(t, c)
 	p := root + "/p"
 	mustCreate(t, c, p, nil)
-	w, err := c.AddWatch(ctx, p, zk.AddWatchModePersistent)
-	require.NoError(t, err)
-	rw, err := c.AddWatch(ctx, root, zk.AddWatchModePersistentRecursive)
-	require.NoError(t, err)
 
 	// The size of a set's reply (header and Stat), and of the event
 	// frames it causes.
@@ -185,6 +200,16 @@ func casePersistentWatchRemove(t *testing.T, b backend) {
 		require.NoError(t, err)
 		return read.Load() - n
 	}
+	if !b.Version().has(since360) {
+		requireNoPersistentWatches(t, c, p, zk.AddWatchModePersistent)
+		// No watch: no event frame.
+		require.Equal(t, int64(setReply), set())
+		return
+	}
+	w, err := c.AddWatch(ctx, p, zk.AddWatchModePersistent)
+	require.NoError(t, err)
+	rw, err := c.AddWatch(ctx, root, zk.AddWatchModePersistentRecursive)
+	require.NoError(t, err)
 	// Two watches, one connection: one event frame.
 	require.Equal(t, setReply+eventFrame(p), set())
 	wantStream(t, w, ev(zk.EventNodeDataChanged, p))
@@ -211,7 +236,7 @@ func casePersistentWatchRemove(t *testing.T, b backend) {
 
 // caseCreate2Stat: create2, createContainer and createTTL answer with the
 // new node's Stat, the one a read then returns. Containers and TTL nodes
-// show ephemeralOwner 0 (the special owner values are not exposed by 3.8).
+// show ephemeralOwner 0 (servers do not expose the special owner values).
 func caseCreate2Stat(t *testing.T, b backend) {
 	c := dial(t, b.ConnString())
 	ctx := testCtx(t)
@@ -336,6 +361,11 @@ func caseGetEphemerals(t *testing.T, b backend) {
 	other := dial(t, b.ConnString())
 	ctx := testCtx(t)
 	root := mkroot(t, c)
+	if !b.Version().has(since360) {
+		// getEphemerals is 3.6.0 (ZOOKEEPER-3209).
+		requireUnimplemented(t, c, since360, func() error { _, err := c.GetEphemerals(ctx, "/"); return err })
+		return
+	}
 	for _, p := range []string{"/a-1", "/ab", "/b"} {
 		_, err := c.Create(ctx, root+p, nil, zk.CreateEphemeral, zk.OpenACL)
 		require.NoError(t, err)
@@ -378,6 +408,11 @@ func caseAllChildrenNumber(t *testing.T, b backend) {
 	root := mkroot(t, c)
 	for _, p := range []string{"/a", "/a/b", "/a/b/c", "/d", "/a/e"} {
 		mustCreate(t, c, root+p, nil)
+	}
+	if !b.Version().has(since360) {
+		// getAllChildrenNumber is 3.6.0 (ZOOKEEPER-3167).
+		requireUnimplemented(t, c, since360, func() error { _, err := c.GetAllChildrenNumber(ctx, root); return err })
+		return
 	}
 	for p, want := range map[string]int{root: 5, root + "/a": 3, root + "/a/b": 1, root + "/a/b/c": 0, root + "/d": 0} {
 		n, err := c.GetAllChildrenNumber(ctx, p)
@@ -436,6 +471,10 @@ func caseManyChildren(t *testing.T, b backend) {
 	first, last := mustStat(t, c, root+"/"+want[0]), mustStat(t, c, root+"/"+want[n-1])
 	require.Equal(t, first.Czxid, last.Czxid)
 	require.Equal(t, first.Czxid, st.Pzxid)
+	if !b.Version().has(since360) {
+		requireUnimplemented(t, c, since360, func() error { _, err := c.GetAllChildrenNumber(ctx, root); return err })
+		return
+	}
 	count, err := c.GetAllChildrenNumber(ctx, root)
 	require.NoError(t, err)
 	require.Equal(t, n, count)

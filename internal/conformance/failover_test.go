@@ -89,13 +89,13 @@ func requireStartAndEnd(t *testing.T, cs []zk.StateChange, lastTo zk.State, last
 // watched is a set of watches of one handle, to be fired after a failover.
 type watched struct {
 	data, child, exist <-chan zk.Event
-	pw                 *zk.PersistentWatch
+	pw                 *zk.PersistentWatch // nil on a server without addWatch
 	root, tag          string
 }
 
-// watchAll sets a data, a child, an exist and a persistent watch under
-// root, on nodes named after tag.
-func watchAll(t *testing.T, c *zk.Conn, root, tag string) *watched {
+// watchAll sets a data, a child, an exist and (where the server has them,
+// 3.6.0+) a persistent watch under root, on nodes named after tag.
+func watchAll(t *testing.T, c *zk.Conn, v zkVersion, root, tag string) *watched {
 	t.Helper()
 	ctx := testCtx(t)
 	w := &watched{root: root, tag: tag}
@@ -109,9 +109,23 @@ func watchAll(t *testing.T, c *zk.Conn, root, tag string) *watched {
 	require.NoError(t, err)
 	_, _, w.exist, err = c.ExistsW(ctx, root+"/m"+tag)
 	require.NoError(t, err)
-	w.pw, err = c.AddWatch(ctx, root+"/p"+tag, zk.AddWatchModePersistent)
-	require.NoError(t, err)
+	if v.has(since360) {
+		w.pw, err = c.AddWatch(ctx, root+"/p"+tag, zk.AddWatchModePersistent)
+		require.NoError(t, err)
+	}
 	return w
+}
+
+// requireNoAddWatch checks, on a server without addWatch (older than
+// 3.6.0), that it fails there. It uses a handle of its own: the failover
+// tests count their handle's state changes, and the server closes the
+// connection of an operation it does not know.
+func requireNoAddWatch(t *testing.T, ens *realzk.Ensemble) {
+	t.Helper()
+	requireUnimplementedApart(t, ens.ConnString(), since360, func(c *zk.Conn) error {
+		_, err := c.AddWatch(testCtx(t), "/", zk.AddWatchModePersistent)
+		return err
+	})
 }
 
 // fire changes every watched node once, from another handle, and checks
@@ -128,6 +142,9 @@ func (w *watched) fire(t *testing.T, c, writer *zk.Conn) {
 	wantEvent(t, w.data, zk.EventNodeDataChanged, w.root+"/d"+w.tag)
 	wantEvent(t, w.child, zk.EventNodeChildrenChanged, w.root+"/c"+w.tag)
 	wantEvent(t, w.exist, zk.EventNodeCreated, w.root+"/m"+w.tag)
+	if w.pw == nil {
+		return
+	}
 	// The persistent stream: the session events of the failovers, then
 	// exactly one change.
 	var node []zk.Event
@@ -151,12 +168,17 @@ func (w *watched) fire(t *testing.T, c, writer *zk.Conn) {
 }
 
 // requireEphemeral checks that the session's ephemeral is still there, for
-// the handle and for another.
-func requireEphemeral(t *testing.T, c, other *zk.Conn, path string) {
+// the handle and for another, and (where the server has getEphemerals,
+// 3.6.0+; the case get_ephemerals checks its failure elsewhere) that it is
+// the session's only one.
+func requireEphemeral(t *testing.T, c, other *zk.Conn, v zkVersion, path string) {
 	t.Helper()
 	for _, h := range []*zk.Conn{c, other} {
 		st := mustStat(t, h, path)
 		require.Equal(t, c.SessionID(), st.EphemeralOwner)
+	}
+	if !v.has(since360) {
+		return
 	}
 	eph, err := c.GetEphemerals(testCtx(t), "/")
 	require.NoError(t, err)
@@ -169,6 +191,10 @@ func requireEphemeral(t *testing.T, c, other *zk.Conn, path string) {
 // after the failover.
 func TestFailoverKill(t *testing.T) {
 	ens := startEnsemble(t, false)
+	v := serverVersion(t, ens, 0)
+	if !v.has(since360) {
+		requireNoAddWatch(t, ens)
+	}
 	rec := newRecorder()
 	c := dial(t, ens.ConnString(), rec.option(), zk.WithSessionTimeout(8*time.Second))
 	ctx := testCtx(t)
@@ -179,7 +205,7 @@ func TestFailoverKill(t *testing.T) {
 
 	kill := func(victim int, what string) {
 		t.Helper()
-		w := watchAll(t, c, root, what)
+		w := watchAll(t, c, v, root, what)
 		from := c.Server()
 		mark := len(rec.snapshot())
 		t0 := time.Now()
@@ -197,7 +223,7 @@ func TestFailoverKill(t *testing.T) {
 		_, _, err := c.Get(ctx, root)
 		require.NoError(t, err)
 		writer := dial(t, liveConnString(ens, victim))
-		requireEphemeral(t, c, writer, root+"/e")
+		requireEphemeral(t, c, writer, v, root+"/e")
 		w.fire(t, c, writer)
 		require.NoError(t, writer.Close())
 	}
@@ -228,6 +254,10 @@ func TestFailoverKill(t *testing.T) {
 // another member.
 func TestFailoverPause(t *testing.T) {
 	ens := startEnsemble(t, false)
+	v := serverVersion(t, ens, 0)
+	if !v.has(since360) {
+		requireNoAddWatch(t, ens)
+	}
 	leader := ens.Leader()
 	require.GreaterOrEqual(t, leader, 0)
 	// A handle on a follower, so that no election is needed (a paused
@@ -257,7 +287,7 @@ func TestFailoverPause(t *testing.T) {
 	root := mkroot(t, c)
 	_, err := c.Create(ctx, root+"/e", nil, zk.CreateEphemeral, zk.OpenACL)
 	require.NoError(t, err)
-	w := watchAll(t, c, root, "paused")
+	w := watchAll(t, c, v, root, "paused")
 
 	t0 := time.Now()
 	ens.Pause(follower)
@@ -278,7 +308,7 @@ func TestFailoverPause(t *testing.T) {
 	_, _, err = c.Get(ctx, root)
 	require.NoError(t, err)
 	writer := dial(t, liveConnString(ens, follower))
-	requireEphemeral(t, c, writer, root+"/e")
+	requireEphemeral(t, c, writer, v, root+"/e")
 	w.fire(t, c, writer)
 	require.NoError(t, writer.Close())
 
@@ -296,6 +326,10 @@ func TestFailoverPause(t *testing.T) {
 // expired itself, T after the last packet it received, and closes.
 func TestFailoverAllDown(t *testing.T) {
 	ens := startEnsemble(t, false)
+	v := serverVersion(t, ens, 0)
+	if !v.has(since360) {
+		requireNoAddWatch(t, ens)
+	}
 	const sessionTimeout = 3 * time.Second
 	rec := newRecorder()
 	c := dial(t, ens.ConnString(), rec.option(), zk.WithSessionTimeout(sessionTimeout))
@@ -304,8 +338,11 @@ func TestFailoverAllDown(t *testing.T) {
 	root := mkroot(t, c)
 	_, _, w, err := c.GetW(ctx, root)
 	require.NoError(t, err)
-	pw, err := c.AddWatch(ctx, root, zk.AddWatchModePersistentRecursive)
-	require.NoError(t, err)
+	var pw *zk.PersistentWatch // a recursive watch, where the server has them
+	if v.has(since360) {
+		pw, err = c.AddWatch(ctx, root, zk.AddWatchModePersistentRecursive)
+		require.NoError(t, err)
+	}
 
 	// Freeze every member first, so that the handle cannot move to one
 	// not yet killed, then kill them all.
@@ -340,10 +377,12 @@ func TestFailoverAllDown(t *testing.T) {
 	final := nextEvent(t, w)
 	require.Equal(t, zk.EventWatchFailed, final.Type)
 	require.ErrorIs(t, final.Err, zk.ErrSessionExpired)
-	require.Equal(t, zk.Event{Type: zk.EventSession, State: zk.StateConnecting, Session: zk.EventDisconnected}, nextPersistent(t, pw))
-	require.Equal(t, zk.Event{Type: zk.EventSession, State: zk.StateClosed, Session: zk.EventExpired}, nextPersistent(t, pw))
-	_, err = pw.Next(ctx)
-	require.ErrorIs(t, err, zk.ErrSessionExpired)
+	if pw != nil {
+		require.Equal(t, zk.Event{Type: zk.EventSession, State: zk.StateConnecting, Session: zk.EventDisconnected}, nextPersistent(t, pw))
+		require.Equal(t, zk.Event{Type: zk.EventSession, State: zk.StateClosed, Session: zk.EventExpired}, nextPersistent(t, pw))
+		_, err = pw.Next(ctx)
+		require.ErrorIs(t, err, zk.ErrSessionExpired)
+	}
 }
 
 // TestFailoverReadOnly: with read-only mode, a member cut off from the
@@ -351,23 +390,49 @@ func TestFailoverAllDown(t *testing.T) {
 // CONNECTED_READ_ONLY: reads work, writes fail with ErrNotReadOnly. When
 // the quorum is back, the handle finds a read-write member by itself and
 // moves to CONNECTED.
+//
+// The ensemble writes before the partition, which every release is fine
+// with, and 3.5 and 3.6 need. Their read-only server is a new server
+// object whose zxid counter starts at 0, not at the member's last zxid:
+// the session it opens takes zxid 0x1, applied to the data tree (it
+// tracks the session as a global one; ZOOKEEPER-3863, fixed in 3.7.0),
+// never logged. The tree's last zxid only moves forward. On an ensemble
+// that never wrote, 0x1 is ahead of every member: when the quorum is back,
+// a new leader still at 0x0 tells the member to truncate its log to 0x0
+// (TRUNC), there is no log to truncate ("No log files found to
+// truncate!"), and the member exits with status 13 (2 runs of 5 failed so
+// on 3.6.4; without the write, the member came back at 0x1 in 5 runs of 8,
+// one of them to that TRUNC). After a write of epoch 1 (zxid 0x100000001)
+// the member's last zxid stays ahead of 0x1: it rejoins at that zxid with
+// a DIFF, and the client's read-only failover is tested as on 3.7+. Should
+// a member exit anyway, waitQuorum fails with its exit status, or the last
+// wait for the survivor to rejoin, with its log.
 func TestFailoverReadOnly(t *testing.T) {
 	ens := startEnsemble(t, true)
 	const survivor = 0
+	ctx := testCtx(t)
+	// A node written through the survivor: the reply comes once the
+	// survivor has applied the transaction (logged by a quorum).
+	writer := dial(t, ens.Addr(survivor))
+	_, err := writer.Create(ctx, "/before", []byte("rw"), zk.CreatePersistent, zk.OpenACL)
+	require.NoError(t, err)
+	require.NoError(t, writer.Close())
 	ens.Stop(1)
 	ens.Stop(2)
 	waitMode(t, ens, survivor, "read-only")
 
 	rec := newRecorder()
 	c := dial(t, ens.ConnString(), rec.option(), zk.WithReadOnly(true), zk.WithSessionTimeout(6*time.Second))
-	ctx := testCtx(t)
 	cs := rec.waitState(t, zk.StateConnectedReadOnly)
 	roSession := c.SessionID()
 	require.Equal(t, ens.Addr(survivor), c.Server())
 	require.Equal(t, zk.EventConnectedReadOnly, cs[len(cs)-1].Event)
 
-	_, _, err := c.Get(ctx, "/")
+	_, _, err = c.Get(ctx, "/")
 	require.NoError(t, err)
+	data, _, err := c.Get(ctx, "/before") // written before the partition
+	require.NoError(t, err)
+	require.Equal(t, "rw", string(data))
 	names, _, err := c.Children(ctx, "/")
 	require.NoError(t, err)
 	require.Contains(t, names, "zookeeper")
@@ -398,6 +463,13 @@ func TestFailoverReadOnly(t *testing.T) {
 		time.Since(t0).Round(time.Millisecond), c.SessionID(), roSession)
 	_, err = c.Create(ctx, "/rw", nil, zk.CreatePersistent, zk.OpenACL)
 	require.NoError(t, err)
+	data, _, err = c.Get(ctx, "/before")
+	require.NoError(t, err)
+	require.Equal(t, "rw", string(data))
+	// The survivor rejoins the quorum (waitQuorum may have counted it as
+	// serving while still read-only); a member that exits instead never
+	// does, and its log tail says why.
+	waitMode(t, ens, survivor, "follower", "leader")
 
 	require.NoError(t, c.Close())
 	cs = rec.snapshot()
@@ -439,16 +511,16 @@ func waitQuorum(t *testing.T, ens *realzk.Ensemble) {
 	require.NoError(t, ens.WaitQuorum(ctx))
 }
 
-// waitMode polls a member's mode until it is want: no event tells when a
-// member changes mode, so this polls, with a bound.
-func waitMode(t *testing.T, ens *realzk.Ensemble, i int, want string) {
+// waitMode polls a member's mode until it is one of want: no event tells
+// when a member changes mode, so this polls, with a bound.
+func waitMode(t *testing.T, ens *realzk.Ensemble, i int, want ...string) {
 	t.Helper()
 	deadline := time.Now().Add(waitTime)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		mode := ens.Mode(i)
-		if mode == want {
+		if slices.Contains(want, mode) {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -103,7 +103,7 @@ func caseCreateErrors(t *testing.T, b backend) {
 
 	// ACLs the client sends but the server refuses: InvalidACL, checked
 	// before the parent is even looked up.
-	for _, acl := range [][]zk.ACL{
+	invalid := [][]zk.ACL{
 		zk.CreatorAllACL, // "auth" with no authenticated id
 		{{Perms: zk.PermAll, Scheme: "digest", ID: "nocolon"}},
 		{{Perms: zk.PermAll, Scheme: "digest", ID: "a:b:c"}},
@@ -111,10 +111,31 @@ func caseCreateErrors(t *testing.T, b backend) {
 		{{Perms: zk.PermAll, Scheme: "world", ID: "someone"}},
 		{{Perms: zk.PermAll, Scheme: "ip", ID: "not-an-address"}},
 		{{Perms: zk.PermAll, Scheme: "ip", ID: "127.0.0.1/33"}},
-		{{Perms: zk.PermAll, Scheme: "ip", ID: "::1"}}, // 3.8 knows IPv4 only
-		{{Perms: zk.PermAll, Scheme: "digest", ID: "user:"}},
+		{{Perms: zk.PermAll, Scheme: "ip", ID: "::1/129"}},   // no release takes it
+		{{Perms: zk.PermAll, Scheme: "ip", ID: "1::2::3"}},   // nor this
+		{{Perms: zk.PermAll, Scheme: "digest", ID: "user:"}}, // nor an empty digest
 		{zk.OpenACL[0], {Perms: zk.PermAll, Scheme: "digest", ID: "nocolon"}},
-	} {
+	}
+	// Valid ids of each provider, accepted.
+	valid := [][]zk.ACL{
+		{{Perms: zk.PermAll, Scheme: "digest", ID: "user:hash"}},
+		{{Perms: zk.PermAll, Scheme: "ip", ID: "127.0.0.1"}},
+		{{Perms: zk.PermAll, Scheme: "ip", ID: "10.0.0.0/8"}},
+		{{Perms: zk.PermAll, Scheme: "ip", ID: "10.0.0.01/0"}},
+		{{Perms: zk.PermAll, Scheme: "digest", ID: ":hash"}},
+	}
+	ipv6 := [][]zk.ACL{
+		{{Perms: zk.PermAll, Scheme: "ip", ID: "::1"}},
+		{{Perms: zk.PermAll, Scheme: "ip", ID: "2001:db8::/32"}},
+	}
+	if b.Version().ipv6ACLs() {
+		// ZOOKEEPER-4240 (3.9.4): IPv6 addresses are ip ids.
+		valid = append(valid, ipv6...)
+	} else {
+		// Before 3.9.4 the ip provider parses dotted IPv4 only.
+		invalid = append(invalid, ipv6...)
+	}
+	for _, acl := range invalid {
 		_, err = c.Create(ctx, root+"/x", nil, zk.CreatePersistent, acl)
 		requireCode(t, err, zk.ErrInvalidACL, "create", root+"/x", "ACL %v", acl)
 		_, err = c.Create(ctx, root+"/missing/x", nil, zk.CreatePersistent, acl)
@@ -125,14 +146,7 @@ func caseCreateErrors(t *testing.T, b backend) {
 	ok, _, err := c.Exists(ctx, root+"/x")
 	require.NoError(t, err)
 	require.False(t, ok)
-	// Valid ids of each provider are accepted.
-	for i, acl := range [][]zk.ACL{
-		{{Perms: zk.PermAll, Scheme: "digest", ID: "user:hash"}},
-		{{Perms: zk.PermAll, Scheme: "ip", ID: "127.0.0.1"}},
-		{{Perms: zk.PermAll, Scheme: "ip", ID: "10.0.0.0/8"}},
-		{{Perms: zk.PermAll, Scheme: "ip", ID: "10.0.0.01/0"}},
-		{{Perms: zk.PermAll, Scheme: "digest", ID: ":hash"}},
-	} {
+	for i, acl := range valid {
 		p := root + "/ok" + string(rune('0'+i))
 		// world:anyone ADMIN lets this handle read the ACL back, unmasked.
 		acl = append(acl, zk.ACL{Perms: zk.PermAdmin, Scheme: "world", ID: "anyone"})
@@ -219,7 +233,14 @@ func caseNullVsEmpty(t *testing.T, b backend) {
 	require.NotNil(t, get(root+"/null"))
 	require.Nil(t, get(root+"/empty"))
 
-	res, err := c.MultiRead(ctx, zk.GetDataOp{Path: root + "/null"}, zk.GetDataOp{Path: root + "/empty"})
+	multiRead := func() ([]zk.ReadResult, error) {
+		return c.MultiRead(ctx, zk.GetDataOp{Path: root + "/null"}, zk.GetDataOp{Path: root + "/empty"})
+	}
+	if !b.Version().has(since360) {
+		requireUnimplemented(t, c, since360, func() error { _, err := multiRead(); return err })
+		return
+	}
+	res, err := multiRead()
 	require.NoError(t, err)
 	require.NotNil(t, res[0].Data)
 	require.Nil(t, res[1].Data)
@@ -416,19 +437,32 @@ func caseZxids(t *testing.T, b backend) {
 	require.NoError(t, c.Sync(ctx, root))
 	_, _, err = c.Get(ctx, root+"/missing")
 	require.ErrorIs(t, err, zk.ErrNoNode)
-	_, err = c.GetEphemerals(ctx, "/")
-	require.NoError(t, err)
-	_, err = c.GetAllChildrenNumber(ctx, root)
-	require.NoError(t, err)
-	_, err = c.WhoAmI(ctx)
-	require.NoError(t, err)
+	// The reads a server does not have take no zxid either (the server
+	// answers Unimplemented, and closes the connection: reconnecting to
+	// the session takes none).
+	v := b.Version()
+	read := func(since zkVersion, op func() error) {
+		t.Helper()
+		if v.has(since) {
+			require.NoError(t, op())
+		} else {
+			requireUnimplemented(t, c, since, op)
+		}
+	}
+	read(since360, func() error { _, err := c.GetEphemerals(ctx, "/"); return err })
+	read(since360, func() error { _, err := c.GetAllChildrenNumber(ctx, root); return err })
+	read(since370, func() error { _, err := c.WhoAmI(ctx); return err })
 	_, _, _, err = c.GetW(ctx, root+"/a")
 	require.NoError(t, err)
 	require.NoError(t, c.CheckWatches(ctx, root+"/a", zk.WatcherData))
 	require.NoError(t, c.RemoveWatches(ctx, root+"/a", zk.WatcherData))
-	w, err := c.AddWatch(ctx, root+"/a", zk.AddWatchModePersistent)
-	require.NoError(t, err)
-	require.NoError(t, w.Remove(ctx))
+	read(since360, func() error {
+		w, err := c.AddWatch(ctx, root+"/a", zk.AddWatchModePersistent)
+		if err != nil {
+			return err
+		}
+		return w.Remove(ctx)
+	})
 	mustCreate(t, c, root+"/b", nil)
 	z1 := mustStat(t, c, root+"/b").Czxid
 	require.Equal(t, z0+1, z1, "reads take no zxid")
@@ -508,7 +542,21 @@ func caseErrorPrecedence(t *testing.T, b backend) {
 	_, err = c.Create(ctx, ro+"/x", nil, zk.CreatePersistent, bad)
 	requireCode(t, err, zk.ErrInvalidACL, "create", ro+"/x") // ACL before permission
 	err = c.Delete(ctx, ro+"/missing", zk.AnyVersion)
-	requireCode(t, err, zk.ErrNoAuth, "delete", ro+"/missing") // permission before the node
+	if b.Version().deleteChecksPermissionFirst() {
+		// ZOOKEEPER-2892 (3.6.0): the parent's DELETE permission, then
+		// the node.
+		requireCode(t, err, zk.ErrNoAuth, "delete", ro+"/missing") // permission before the node
+	} else {
+		// 3.5 looks the node up first.
+		requireCode(t, err, zk.ErrNoNode, "delete", ro+"/missing")
+		mustCreate(t, c, root+"/w", nil)
+		_, err = c.Create(ctx, root+"/w/kid", nil, zk.CreatePersistent, zk.ReadACL)
+		require.NoError(t, err)
+		_, err = c.SetACL(ctx, root+"/w", zk.ReadACL, zk.AnyVersion)
+		require.NoError(t, err)
+		err = c.Delete(ctx, root+"/w/kid", zk.AnyVersion)
+		requireCode(t, err, zk.ErrNoAuth, "delete", root+"/w/kid") // a present node: permission
+	}
 	_, err = c.Set(ctx, ro, nil, 5)
 	requireCode(t, err, zk.ErrNoAuth, "set", ro) // permission before the version
 	_, err = c.SetACL(ctx, root+"/missing", bad, zk.AnyVersion)
@@ -526,8 +574,22 @@ func caseErrorPrecedence(t *testing.T, b backend) {
 	requireCode(t, err, zk.ErrNoAuth, "get", root+"/none")
 	_, _, err = c.GetACL(ctx, root+"/none")
 	requireCode(t, err, zk.ErrNoAuth, "getACL", root+"/none")
-	ok, _, err := c.Exists(ctx, root+"/none")
+	ok, st, err := c.Exists(ctx, root+"/none")
+	if b.Version().existsChecksRead() {
+		// ZOOKEEPER-2590 (3.8.4, 3.9.2): exists needs READ on a present
+		// node.
+		requireCode(t, err, zk.ErrNoAuth, "exists", root+"/none")
+		require.False(t, ok)
+		require.Nil(t, st)
+	} else {
+		// Earlier servers answer exists without a permission check.
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, statShape{}, shape(st))
+	}
+	// Of a missing node, any server answers (there is no ACL to check).
+	ok, _, err = c.Exists(ctx, root+"/none/missing")
 	require.NoError(t, err)
-	require.True(t, ok)
+	require.False(t, ok)
 	require.NoError(t, c.Delete(ctx, root+"/none", zk.AnyVersion)) // DELETE is the parent's
 }

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -51,15 +52,21 @@ func caseChroot(t *testing.T, b backend) {
 	require.Equal(t, []string{"0000000002", "a", "e", "s-0000000001"}, sorted(names))
 	rootStat := mustStat(t, plain, root)
 	require.Equal(t, rootStat, mustStat(t, c, "/"))
-	eph, err := c.GetEphemerals(ctx, "/")
-	require.NoError(t, err)
-	require.Equal(t, []string{"/e"}, eph)
-	eph, err = c.GetEphemerals(ctx, "/e")
-	require.NoError(t, err)
-	require.Equal(t, []string{"/e"}, eph)
-	n, err := c.GetAllChildrenNumber(ctx, "/")
-	require.NoError(t, err)
-	require.Equal(t, 4, n)
+	v := b.Version()
+	if v.has(since360) {
+		eph, err := c.GetEphemerals(ctx, "/")
+		require.NoError(t, err)
+		require.Equal(t, []string{"/e"}, eph)
+		eph, err = c.GetEphemerals(ctx, "/e")
+		require.NoError(t, err)
+		require.Equal(t, []string{"/e"}, eph)
+		n, err := c.GetAllChildrenNumber(ctx, "/")
+		require.NoError(t, err)
+		require.Equal(t, 4, n)
+	} else {
+		requireUnimplemented(t, c, since360, func() error { _, err := c.GetEphemerals(ctx, "/"); return err })
+		requireUnimplemented(t, c, since360, func() error { _, err := c.GetAllChildrenNumber(ctx, "/"); return err })
+	}
 	require.NoError(t, c.Sync(ctx, "/a"))
 
 	// Multi results.
@@ -77,11 +84,24 @@ func caseChroot(t *testing.T, b backend) {
 	require.NotNil(t, res[2].Stat)
 	_, err = c.Multi(ctx, &zk.CreateOp{Path: "/m2", ACL: zk.OpenACL}, &zk.CheckOp{Path: "/nope", Version: 0})
 	requireCode(t, err, zk.ErrNoNode, "multi", "/nope")
-	rr, err := c.MultiRead(ctx, zk.GetDataOp{Path: "/a"}, zk.GetChildrenOp{Path: "/"}, zk.GetDataOp{Path: "/nope"})
-	require.NoError(t, err)
-	require.Equal(t, "y", string(rr[0].Data))
-	require.Len(t, rr[1].Children, 7)
-	requireCode(t, rr[2].Err, zk.ErrNoNode, "multiRead", "/nope")
+	multiRead := func() ([]zk.ReadResult, error) {
+		return c.MultiRead(ctx, zk.GetDataOp{Path: "/a"}, zk.GetChildrenOp{Path: "/"}, zk.GetDataOp{Path: "/nope"})
+	}
+	if v.has(since360) {
+		rr, err := multiRead()
+		require.NoError(t, err)
+		require.Equal(t, "y", string(rr[0].Data))
+		require.Len(t, rr[1].Children, 7)
+		requireCode(t, rr[2].Err, zk.ErrNoNode, "multiRead", "/nope")
+	} else {
+		requireUnimplemented(t, c, since360, func() error { _, err := multiRead(); return err })
+		data, _, err := c.Get(ctx, "/a")
+		require.NoError(t, err)
+		require.Equal(t, "y", string(data))
+		names, _, err := c.Children(ctx, "/")
+		require.NoError(t, err)
+		require.Len(t, names, 7)
+	}
 
 	// Errors name the caller's path.
 	_, _, err = c.Get(ctx, "/nope")
@@ -107,21 +127,28 @@ func caseChroot(t *testing.T, b backend) {
 	wantEvent(t, wrootData, zk.EventNodeDataChanged, "/")
 
 	// Persistent events (on paths without one-shot watches: see
-	// caseWatchModesOnOnePath).
-	rw, err := c.AddWatch(ctx, "/", zk.AddWatchModePersistentRecursive)
-	require.NoError(t, err)
-	pw, err := c.AddWatch(ctx, "/a", zk.AddWatchModePersistent)
-	require.NoError(t, err)
-	_, err = c.Set(ctx, "/a", nil, zk.AnyVersion)
-	require.NoError(t, err)
-	mustCreate(t, plain, root+"/a/kid", nil)
-	_, err = plain.Set(ctx, root, []byte("r"), zk.AnyVersion)
-	require.NoError(t, err)
-	require.Equal(t, ev(zk.EventNodeDataChanged, "/a"), nextPersistent(t, rw))
-	require.Equal(t, ev(zk.EventNodeCreated, "/a/kid"), nextPersistent(t, rw))
-	require.Equal(t, ev(zk.EventNodeDataChanged, "/"), nextPersistent(t, rw))
-	require.Equal(t, ev(zk.EventNodeDataChanged, "/a"), nextPersistent(t, pw))
-	require.Equal(t, ev(zk.EventNodeChildrenChanged, "/a"), nextPersistent(t, pw))
+	// caseWatchModesOnOnePath), where the server has them.
+	if v.has(since360) {
+		rw, err := c.AddWatch(ctx, "/", zk.AddWatchModePersistentRecursive)
+		require.NoError(t, err)
+		pw, err := c.AddWatch(ctx, "/a", zk.AddWatchModePersistent)
+		require.NoError(t, err)
+		_, err = c.Set(ctx, "/a", nil, zk.AnyVersion)
+		require.NoError(t, err)
+		mustCreate(t, plain, root+"/a/kid", nil)
+		_, err = plain.Set(ctx, root, []byte("r"), zk.AnyVersion)
+		require.NoError(t, err)
+		require.Equal(t, ev(zk.EventNodeDataChanged, "/a"), nextPersistent(t, rw))
+		require.Equal(t, ev(zk.EventNodeCreated, "/a/kid"), nextPersistent(t, rw))
+		require.Equal(t, ev(zk.EventNodeDataChanged, "/"), nextPersistent(t, rw))
+		require.Equal(t, ev(zk.EventNodeDataChanged, "/a"), nextPersistent(t, pw))
+		require.Equal(t, ev(zk.EventNodeChildrenChanged, "/a"), nextPersistent(t, pw))
+	} else {
+		requireUnimplemented(t, c, since360, func() error {
+			_, err := c.AddWatch(ctx, "/", zk.AddWatchModePersistentRecursive)
+			return err
+		})
+	}
 
 	// The configuration is read outside the chroot.
 	_, cst, err := c.GetConfig(ctx)
@@ -164,8 +191,18 @@ func caseExpireFromOutside(t *testing.T, b backend) {
 	require.NoError(t, err)
 	_, _, wc, err := c.GetW(ctx, root+"/e")
 	require.NoError(t, err)
-	pw, err := c.AddWatch(ctx, root, zk.AddWatchModePersistentRecursive)
-	require.NoError(t, err)
+	// A recursive watch, where the server has them (3.6.0+).
+	var pw *zk.PersistentWatch
+	persistent := b.Version().has(since360)
+	if persistent {
+		pw, err = c.AddWatch(ctx, root, zk.AddWatchModePersistentRecursive)
+		require.NoError(t, err)
+	} else {
+		requireUnimplemented(t, c, since360, func() error {
+			_, err := c.AddWatch(ctx, root, zk.AddWatchModePersistentRecursive)
+			return err
+		})
+	}
 	ok, _, we, err := other.ExistsW(ctx, root+"/e")
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -173,9 +210,15 @@ func caseExpireFromOutside(t *testing.T, b backend) {
 	require.NoError(t, err)
 
 	// Cut the handle off, so that it cannot take its session back.
+	// (Changes before it: connecting and connected, and on a server
+	// without addWatch the reconnection after its refusal.)
+	cut := len(rec.waitState(t, zk.StateConnected))
+	if persistent {
+		require.Equal(t, 2, cut, "connected once, nothing else: %s", fmtChanges(rec.snapshot()))
+	}
 	proxy.RefuseNew(true)
 	proxy.ResetAll()
-	rec.waitEvent(t, 0, zk.EventDisconnected)
+	rec.waitEvent(t, cut, zk.EventDisconnected)
 	id, pwd := c.SessionID(), c.SessionPassword()
 	b.ExpireFromOutside(t, id, pwd)
 
@@ -196,8 +239,8 @@ func caseExpireFromOutside(t *testing.T, b backend) {
 	requireChain(t, cs)
 	require.Equal(t, zk.StateNotConnected, cs[0].From)
 	require.Equal(t, zk.EventSyncConnected, cs[1].Event)
-	require.Equal(t, zk.EventDisconnected, cs[2].Event)
-	for _, ch := range cs[3 : len(cs)-1] { // backing off while cut off
+	require.Equal(t, zk.EventDisconnected, cs[cut].Event)
+	for _, ch := range cs[cut+1 : len(cs)-1] { // backing off while cut off
 		require.Contains(t, []zk.State{zk.StateConnecting, zk.StateNotConnected}, ch.To, fmtChanges(cs))
 		require.Equal(t, zk.EventNone, ch.Event, fmtChanges(cs))
 	}
@@ -210,10 +253,12 @@ func caseExpireFromOutside(t *testing.T, b backend) {
 	require.Equal(t, root+"/e", evt.Path)
 	require.Equal(t, zk.EventWatchFailed, evt.Type)
 	require.ErrorIs(t, evt.Err, zk.ErrSessionExpired)
-	require.Equal(t, zk.Event{Type: zk.EventSession, State: zk.StateConnecting, Session: zk.EventDisconnected}, nextPersistent(t, pw))
-	require.Equal(t, zk.Event{Type: zk.EventSession, State: zk.StateClosed, Session: zk.EventExpired}, nextPersistent(t, pw))
-	_, err = pw.Next(ctx)
-	require.ErrorIs(t, err, zk.ErrSessionExpired)
+	if pw != nil {
+		require.Equal(t, zk.Event{Type: zk.EventSession, State: zk.StateConnecting, Session: zk.EventDisconnected}, nextPersistent(t, pw))
+		require.Equal(t, zk.Event{Type: zk.EventSession, State: zk.StateClosed, Session: zk.EventExpired}, nextPersistent(t, pw))
+		_, err = pw.Next(ctx)
+		require.ErrorIs(t, err, zk.ErrSessionExpired)
+	}
 }
 
 // caseAuthFailed: credentials the server rejects (an unknown scheme) end
@@ -321,7 +366,20 @@ func caseWrongPassword(t *testing.T, b backend) {
 	for _, ch := range cs[1:] { // the first change comes before the session
 		require.Equal(t, c.SessionID(), ch.SessionID)
 	}
-	ok, st, err := c.Exists(ctx, root+"/e")
+	// Every release files a connection under its session id before it
+	// checks the password, closing the session's other connection; when
+	// the handle's reconnection in turn closes the refused one before its
+	// answer is sent, Connect tries again and cuts the handle once more. So
+	// a read may still meet a lost connection: it is retried (the session
+	// and its ephemeral must survive; the handle's link may not).
+	var ok bool
+	var st *zk.Stat
+	for {
+		ok, st, err = c.Exists(ctx, root+"/e")
+		if !errors.Is(err, zk.ErrConnectionLoss) {
+			break
+		}
+	}
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, c.SessionID(), st.EphemeralOwner)

@@ -24,9 +24,14 @@ func TestTLSRealServer(t *testing.T) {
 	data, _, err := c.Get(ctx, p)
 	require.NoError(t, err)
 	require.Equal(t, "secret", string(data))
-	who, err := c.WhoAmI(ctx)
-	require.NoError(t, err)
-	require.NotEmpty(t, who)
+	if serverVersion(t, ens, 0).has(since370) {
+		who, err := c.WhoAmI(ctx)
+		require.NoError(t, err)
+		require.NotEmpty(t, who)
+	} else {
+		// whoAmI is 3.7.0: the handle reconnects over TLS.
+		requireUnimplemented(t, c, since370, func() error { _, err := c.WhoAmI(ctx); return err })
+	}
 
 	short, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

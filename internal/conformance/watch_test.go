@@ -20,6 +20,7 @@ var watchCases = []conformanceCase{
 	{"remove_check_watches", caseRemoveCheckWatches},
 	{"watch_modes_one_path", caseWatchModesOnOnePath},
 	{"check_watches_any_session", caseCheckWatchesAnySession},
+	{"check_persistent_watches", caseCheckPersistentWatches},
 }
 
 // caseWatchData: a data watch fires once, with NodeDataChanged; a write's
@@ -234,15 +235,28 @@ func caseWatchCatchUp(t *testing.T, b backend) {
 	require.NoError(t, err)
 	_, _, wReborn, err := c.GetW(ctx, root+"/reborn")
 	require.NoError(t, err)
-	pw, err := c.AddWatch(ctx, root+"/pd", zk.AddWatchModePersistent)
-	require.NoError(t, err)
-	pwShared, err := c.AddWatch(ctx, root+"/d", zk.AddWatchModePersistent)
-	require.NoError(t, err)
+	// Persistent watches, where the server has them (3.6.0+): one on a
+	// node of its own, one on a node with a one-shot watch.
+	var pw, pwShared *zk.PersistentWatch
+	if b.Version().has(since360) {
+		pw, err = c.AddWatch(ctx, root+"/pd", zk.AddWatchModePersistent)
+		require.NoError(t, err)
+		pwShared, err = c.AddWatch(ctx, root+"/d", zk.AddWatchModePersistent)
+		require.NoError(t, err)
+	} else {
+		// The server closes the connection: the one-shot watches are
+		// registered again on the next, nothing having changed.
+		requireUnimplemented(t, c, since360, func() error {
+			_, err := c.AddWatch(ctx, root+"/pd", zk.AddWatchModePersistent)
+			return err
+		})
+	}
 
 	// Cut the handle off: its connection is reset and new ones are refused.
+	mark := len(rec.snapshot())
 	proxy.RefuseNew(true)
 	proxy.ResetAll()
-	lost := rec.waitEvent(t, 0, zk.EventDisconnected)
+	lost := rec.waitEvent(t, mark, zk.EventDisconnected)
 
 	_, err = other.Set(ctx, root+"/d", []byte("x"), zk.AnyVersion)
 	require.NoError(t, err)
@@ -279,16 +293,18 @@ func caseWatchCatchUp(t *testing.T, b backend) {
 	wantPending(t, wKeep)
 	wantPending(t, wFlash)
 	wantEventNow(t, wReborn, zk.EventNodeDataChanged, root+"/reborn")
-	// A persistent watch is registered again without catch-up: its stream
-	// has only the session events...
-	disconnected := zk.Event{Type: zk.EventSession, State: zk.StateConnecting, Session: zk.EventDisconnected}
-	connected := zk.Event{Type: zk.EventSession, State: zk.StateConnected, Session: zk.EventSyncConnected}
-	wantStream(t, pw, disconnected, connected)
-	// ...unless a one-shot watch on the same node had its catch-up event:
-	// the handle gives every event on a path to every watch of the path.
-	// Streams hear of the new connection once the server has their
-	// watches again, that is after the catch-up events.
-	wantStream(t, pwShared, disconnected, ev(zk.EventNodeDataChanged, root+"/d"), connected)
+	if pw != nil {
+		// A persistent watch is registered again without catch-up: its
+		// stream has only the session events...
+		disconnected := zk.Event{Type: zk.EventSession, State: zk.StateConnecting, Session: zk.EventDisconnected}
+		connected := zk.Event{Type: zk.EventSession, State: zk.StateConnected, Session: zk.EventSyncConnected}
+		wantStream(t, pw, disconnected, connected)
+		// ...unless a one-shot watch on the same node had its catch-up
+		// event: the handle gives every event on a path to every watch of
+		// the path. Streams hear of the new connection once the server has
+		// their watches again, that is after the catch-up events.
+		wantStream(t, pwShared, disconnected, ev(zk.EventNodeDataChanged, root+"/d"), connected)
+	}
 
 	// Watches not fired were registered again; fired ones are gone.
 	mustCreate(t, other, root+"/m2", nil)
@@ -298,12 +314,14 @@ func caseWatchCatchUp(t *testing.T, b backend) {
 	_, err = other.Set(ctx, root+"/keep", nil, zk.AnyVersion)
 	require.NoError(t, err)
 	wantEvent(t, wKeep, zk.EventNodeDataChanged, root+"/keep")
-	_, err = other.Set(ctx, root+"/pd", []byte("y"), zk.AnyVersion)
-	require.NoError(t, err)
-	require.Equal(t, ev(zk.EventNodeDataChanged, root+"/pd"), nextPersistent(t, pw))
-	_, err = other.Set(ctx, root+"/d", []byte("y"), zk.AnyVersion)
-	require.NoError(t, err)
-	require.Equal(t, ev(zk.EventNodeDataChanged, root+"/d"), nextPersistent(t, pwShared))
+	if pw != nil {
+		_, err = other.Set(ctx, root+"/pd", []byte("y"), zk.AnyVersion)
+		require.NoError(t, err)
+		require.Equal(t, ev(zk.EventNodeDataChanged, root+"/pd"), nextPersistent(t, pw))
+		_, err = other.Set(ctx, root+"/d", []byte("y"), zk.AnyVersion)
+		require.NoError(t, err)
+		require.Equal(t, ev(zk.EventNodeDataChanged, root+"/d"), nextPersistent(t, pwShared))
+	}
 	requireCode(t, c.CheckWatches(ctx, root+"/c", zk.WatcherAny), zk.ErrNoWatcher, "checkWatches", root+"/c")
 
 	cs := rec.snapshot()
@@ -354,31 +372,77 @@ func caseRemoveCheckWatches(t *testing.T, b backend) {
 	requireCode(t, c.CheckWatches(ctx, a, zk.WatcherAny), zk.ErrNoWatcher, "checkWatches", a)
 }
 
-// caseWatchModesOnOnePath: on a 3.6–3.8 server a connection has one watch
-// mode per path in each of the two watch managers (data, child), and
-// addWatch puts even a recursive watch in both. A later watch on the same
-// path replaces the mode of the earlier one in its manager (3.9 keeps them
-// apart, ZOOKEEPER-4466). What the handle still lets show:
+// caseWatchModesOnOnePath: how the server holds a connection's watches of
+// several modes on one path, which differs by release. On 3.6–3.8 a
+// connection has one watch mode per path in each of the two watch managers
+// (data, child), and addWatch puts even a recursive watch in both; a later
+// watch on the same path replaces the mode of the earlier one in its
+// manager, and checkWatches matches any mode. 3.9 keeps the modes apart
+// (ZOOKEEPER-4466, 3.9.0): a recursive watch is in the data manager only,
+// and checkWatches of type Data or Children matches one-shot watches only
+// (ZOOKEEPER-4471, 3.9.0), Any every mode. What the handle still lets show:
 //   - one-shot watches on a path with a persistent watch stay in the handle
 //     (TestPersistentWatchSurvivesOneShot): both keep working;
 //   - a one-shot watch set first, then a persistent one: the server's watch
-//     becomes persistent and serves both;
+//     becomes persistent (3.6–3.8) or holds both modes (3.9), and serves
+//     both;
 //   - a child watch on a path with a recursive watch (which brings no
-//     NodeChildrenChanged) goes to the server and replaces the recursive
-//     watch's inert entry in the child manager: once it fired, checkWatches
-//     finds no child watch there, while the recursive watch goes on.
+//     NodeChildrenChanged) goes to the server (on 3.6–3.8 it replaces the
+//     recursive watch's inert entry in the child manager): once it fired,
+//     checkWatches finds no child watch there, while the recursive watch
+//     goes on.
+//
+// 3.5 has no persistent watches (addWatch is 3.6.0): there, one-shot
+// watches on the paths go to the server and fire once.
 func caseWatchModesOnOnePath(t *testing.T, b backend) {
 	c := dial(t, b.ConnString())
 	other := dial(t, b.ConnString())
 	ctx := testCtx(t)
 	root := mkroot(t, c)
+	v := b.Version()
 	p, r := root+"/p", root+"/r"
 	mustCreate(t, c, p, nil)
 	mustCreate(t, c, r, nil)
+	if !v.has(since360) {
+		requireUnimplemented(t, c, since360, func() error {
+			_, err := c.AddWatch(ctx, p, zk.AddWatchModePersistent)
+			return err
+		})
+		requireCode(t, c.CheckWatches(ctx, p, zk.WatcherAny), zk.ErrNoWatcher, "checkWatches", p)
+		_, _, wp, err := c.GetW(ctx, p)
+		require.NoError(t, err)
+		_, _, wr, err := c.ExistsW(ctx, r)
+		require.NoError(t, err)
+		require.NoError(t, c.CheckWatches(ctx, p, zk.WatcherData))
+		require.NoError(t, c.CheckWatches(ctx, r, zk.WatcherData))
+		for i := range 2 {
+			_, err = other.Set(ctx, p, []byte{byte(i)}, zk.AnyVersion)
+			require.NoError(t, err)
+			_, err = other.Set(ctx, r, []byte{byte(i)}, zk.AnyVersion)
+			require.NoError(t, err)
+			_, _, err = c.Get(ctx, root) // a round trip: the events have arrived
+			require.NoError(t, err)
+		}
+		wantEventNow(t, wp, zk.EventNodeDataChanged, p)
+		wantEventNow(t, wr, zk.EventNodeDataChanged, r)
+		requireCode(t, c.CheckWatches(ctx, p, zk.WatcherAny), zk.ErrNoWatcher, "checkWatches", p)
+		requireCode(t, c.CheckWatches(ctx, r, zk.WatcherAny), zk.ErrNoWatcher, "checkWatches", r)
+		return
+	}
+	apart := v.watchModesApart()
 	pw, err := c.AddWatch(ctx, p, zk.AddWatchModePersistent)
 	require.NoError(t, err)
 	rw, err := c.AddWatch(ctx, r, zk.AddWatchModePersistentRecursive)
 	require.NoError(t, err)
+	// A persistent watch: in both managers; 3.9 finds it with Any only.
+	require.NoError(t, c.CheckWatches(ctx, p, zk.WatcherAny))
+	for _, typ := range []zk.WatcherType{zk.WatcherData, zk.WatcherChildren} {
+		if apart {
+			requireCode(t, c.CheckWatches(ctx, p, typ), zk.ErrNoWatcher, "checkWatches", p, "type %d", typ)
+		} else {
+			require.NoError(t, c.CheckWatches(ctx, p, typ), "type %d", typ)
+		}
+	}
 	_, _, wp, err := c.GetW(ctx, p)
 	require.NoError(t, err)
 	_, _, wr, err := c.ExistsW(ctx, r)
@@ -397,7 +461,7 @@ func caseWatchModesOnOnePath(t *testing.T, b backend) {
 	wantEventNow(t, wr, zk.EventNodeDataChanged, r)
 
 	// A one-shot watch, then a persistent one on the same path: the
-	// server's watch is persistent, and serves both.
+	// server's watch serves both.
 	q := root + "/q"
 	mustCreate(t, c, q, nil)
 	_, _, wq, err := c.GetW(ctx, q)
@@ -411,48 +475,88 @@ func caseWatchModesOnOnePath(t *testing.T, b backend) {
 	wantEventNow(t, wq, zk.EventNodeDataChanged, q)
 	wantStream(t, qw, ev(zk.EventNodeDataChanged, q), ev(zk.EventNodeDataChanged, q))
 
-	// A recursive watch sits in both managers.
+	// A recursive watch sits in both managers (3.6–3.8), or in the data
+	// manager only, where Data and Children do not match it (3.9).
 	rr := root + "/rr"
 	mustCreate(t, c, rr, nil)
 	rrw, err := c.AddWatch(ctx, rr, zk.AddWatchModePersistentRecursive)
 	require.NoError(t, err)
-	require.NoError(t, c.CheckWatches(ctx, rr, zk.WatcherChildren))
-	require.NoError(t, c.CheckWatches(ctx, rr, zk.WatcherData))
-	// A child watch replaces it in the child manager, and fires once.
+	if apart {
+		requireCode(t, c.CheckWatches(ctx, rr, zk.WatcherChildren), zk.ErrNoWatcher, "checkWatches", rr)
+		requireCode(t, c.CheckWatches(ctx, rr, zk.WatcherData), zk.ErrNoWatcher, "checkWatches", rr)
+	} else {
+		require.NoError(t, c.CheckWatches(ctx, rr, zk.WatcherChildren))
+		require.NoError(t, c.CheckWatches(ctx, rr, zk.WatcherData))
+	}
+	require.NoError(t, c.CheckWatches(ctx, rr, zk.WatcherAny))
+	// A child watch goes to the server, and fires once.
 	_, _, wc, err := c.ChildrenW(ctx, rr)
 	require.NoError(t, err)
+	require.NoError(t, c.CheckWatches(ctx, rr, zk.WatcherChildren))
 	mustCreate(t, c, rr+"/a", nil)
 	wantEventNow(t, wc, zk.EventNodeChildrenChanged, rr)
 	requireCode(t, c.CheckWatches(ctx, rr, zk.WatcherChildren), zk.ErrNoWatcher, "checkWatches", rr)
-	require.NoError(t, c.CheckWatches(ctx, rr, zk.WatcherData))
+	if apart {
+		requireCode(t, c.CheckWatches(ctx, rr, zk.WatcherData), zk.ErrNoWatcher, "checkWatches", rr)
+	} else {
+		require.NoError(t, c.CheckWatches(ctx, rr, zk.WatcherData))
+	}
+	require.NoError(t, c.CheckWatches(ctx, rr, zk.WatcherAny))
 	_, err = c.Set(ctx, rr+"/a", []byte("1"), zk.AnyVersion)
 	require.NoError(t, err)
 	mustCreate(t, c, rr+"/b", nil)
 	wantStream(t, rrw, ev(zk.EventNodeCreated, rr+"/a"), ev(zk.EventNodeDataChanged, rr+"/a"), ev(zk.EventNodeCreated, rr+"/b"))
 }
 
-// caseCheckWatchesAnySession: a 3.8 server's checkWatches looks at the
-// path only: it succeeds when another session watches the path, and fails
-// for a path only covered by the handle's recursive watch on an ancestor.
+// caseCheckWatchesAnySession: whose watches checkWatches looks at differs
+// by release. 3.6–3.8 look at the path only: checkWatches succeeds when
+// another session watches the path. 3.5, and 3.9 again (ZOOKEEPER-4466,
+// 3.9.0), look at the session's own watches. On every release it fails for
+// a path only covered by the handle's recursive watch on an ancestor.
 // removeWatches is per session.
 func caseCheckWatchesAnySession(t *testing.T, b backend) {
 	c := dial(t, b.ConnString())
 	other := dial(t, b.ConnString())
 	ctx := testCtx(t)
 	root := mkroot(t, c)
+	v := b.Version()
 	q := root + "/q"
 	mustCreate(t, c, q, nil)
 	_, _, w, err := other.GetW(ctx, q)
 	require.NoError(t, err)
-	require.NoError(t, c.CheckWatches(ctx, q, zk.WatcherData))
+	require.NoError(t, other.CheckWatches(ctx, q, zk.WatcherData)) // its own
+	if v.checkWatchesAnySession() {
+		require.NoError(t, c.CheckWatches(ctx, q, zk.WatcherData))
+	} else {
+		requireCode(t, c.CheckWatches(ctx, q, zk.WatcherData), zk.ErrNoWatcher, "checkWatches", q)
+	}
 	requireCode(t, c.CheckWatches(ctx, q, zk.WatcherChildren), zk.ErrNoWatcher, "checkWatches", q)
 	// The handle's own RemoveWatches knows it has none.
 	requireCode(t, c.RemoveWatches(ctx, q, zk.WatcherData), zk.ErrNoWatcher, "removeWatches", q)
+	if !v.has(since360) {
+		requireUnimplemented(t, c, since360, func() error {
+			_, err := c.AddWatch(ctx, root, zk.AddWatchModePersistentRecursive)
+			return err
+		})
+		requireCode(t, c.CheckWatches(ctx, root, zk.WatcherAny), zk.ErrNoWatcher, "checkWatches", root)
+		_, err = c.Set(ctx, q, nil, zk.AnyVersion)
+		require.NoError(t, err)
+		wantEvent(t, w, zk.EventNodeDataChanged, q)
+		return
+	}
 	rw, err := c.AddWatch(ctx, root, zk.AddWatchModePersistentRecursive)
 	require.NoError(t, err)
 	requireCode(t, c.CheckWatches(ctx, root+"/missing", zk.WatcherAny), zk.ErrNoWatcher, "checkWatches", root+"/missing")
-	// The recursive watch is in both managers.
-	require.NoError(t, c.CheckWatches(ctx, root, zk.WatcherChildren))
+	if v.watchModesApart() {
+		// 3.9: in the data manager only, matched by Any only.
+		requireCode(t, c.CheckWatches(ctx, root, zk.WatcherChildren), zk.ErrNoWatcher, "checkWatches", root)
+		requireCode(t, c.CheckWatches(ctx, root, zk.WatcherData), zk.ErrNoWatcher, "checkWatches", root)
+	} else {
+		// The recursive watch is in both managers.
+		require.NoError(t, c.CheckWatches(ctx, root, zk.WatcherChildren))
+		require.NoError(t, c.CheckWatches(ctx, root, zk.WatcherData))
+	}
+	require.NoError(t, c.CheckWatches(ctx, root, zk.WatcherAny))
 	_, err = c.Set(ctx, q, nil, zk.AnyVersion)
 	require.NoError(t, err)
 	wantEvent(t, w, zk.EventNodeDataChanged, q)
@@ -515,4 +619,44 @@ func caseWatchCatchUpMany(t *testing.T, b backend) {
 	for i := 1; i < n; i += 2 {
 		wantEvent(t, chans[i], zk.EventNodeDataChanged, name(i))
 	}
+}
+
+// caseCheckPersistentWatches: checkWatches with the watcher types
+// Persistent and PersistentRecursive (ZOOKEEPER-4472, 3.9.0) finds a
+// persistent watch of that mode that this session set on the path itself.
+// Older servers know types 1 to 3 only and answer a marshalling error,
+// which the client explains; the connection stays usable.
+func caseCheckPersistentWatches(t *testing.T, b backend) {
+	c := dial(t, b.ConnString())
+	other := dial(t, b.ConnString())
+	ctx := testCtx(t)
+	root := mkroot(t, c)
+	v := b.Version()
+	p, r := root+"/p", root+"/r"
+	if v.has(since360) {
+		for _, w := range []struct {
+			path string
+			mode zk.AddWatchMode
+		}{{p, zk.AddWatchModePersistent}, {r, zk.AddWatchModePersistentRecursive}} {
+			_, err := c.AddWatch(ctx, w.path, w.mode)
+			require.NoError(t, err)
+		}
+	}
+	if !v.persistentWatcherTypes() {
+		for _, typ := range []zk.WatcherType{zk.WatcherPersistent, zk.WatcherPersistentRecursive} {
+			err := c.CheckWatches(ctx, p, typ)
+			requireCode(t, err, zk.ErrMarshallingError, "checkWatches", p)
+			require.ErrorContains(t, err, "it needs ZooKeeper 3.9.0 or newer")
+		}
+		_, _, err := c.Get(ctx, "/")
+		require.NoError(t, err, "the handle after the refused check")
+		return
+	}
+	require.NoError(t, c.CheckWatches(ctx, p, zk.WatcherPersistent))
+	require.NoError(t, c.CheckWatches(ctx, r, zk.WatcherPersistentRecursive))
+	requireCode(t, c.CheckWatches(ctx, p, zk.WatcherPersistentRecursive), zk.ErrNoWatcher, "checkWatches", p)
+	requireCode(t, c.CheckWatches(ctx, r, zk.WatcherPersistent), zk.ErrNoWatcher, "checkWatches", r)
+	// On the path itself only, and only this session's.
+	requireCode(t, c.CheckWatches(ctx, r+"/kid", zk.WatcherPersistentRecursive), zk.ErrNoWatcher, "checkWatches", r+"/kid")
+	requireCode(t, other.CheckWatches(ctx, p, zk.WatcherPersistent), zk.ErrNoWatcher, "checkWatches", p)
 }
