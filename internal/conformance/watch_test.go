@@ -403,26 +403,39 @@ func caseWatchModesOnOnePath(t *testing.T, b backend) {
 	p, r := root+"/p", root+"/r"
 	mustCreate(t, c, p, nil)
 	mustCreate(t, c, r, nil)
+	// oneShots sets a data watch on p and an exist watch on r.
+	oneShots := func() (wp, wr <-chan zk.Event) {
+		t.Helper()
+		_, _, wp, err := c.GetW(ctx, p)
+		require.NoError(t, err)
+		_, _, wr, err = c.ExistsW(ctx, r)
+		require.NoError(t, err)
+		return wp, wr
+	}
+	// setTwice changes p and r twice from the other handle; after each
+	// round, whose events have then arrived, it calls each.
+	setTwice := func(each func()) {
+		t.Helper()
+		for i := range 2 {
+			_, err := other.Set(ctx, p, []byte{byte(i)}, zk.AnyVersion)
+			require.NoError(t, err)
+			_, err = other.Set(ctx, r, []byte{byte(i)}, zk.AnyVersion)
+			require.NoError(t, err)
+			_, _, err = c.Get(ctx, root) // a round trip: the events have arrived
+			require.NoError(t, err)
+			each()
+		}
+	}
 	if !v.has(since360) {
 		requireUnimplemented(t, c, since360, func() error {
 			_, err := c.AddWatch(ctx, p, zk.AddWatchModePersistent)
 			return err
 		})
 		requireCode(t, c.CheckWatches(ctx, p, zk.WatcherAny), zk.ErrNoWatcher, "checkWatches", p)
-		_, _, wp, err := c.GetW(ctx, p)
-		require.NoError(t, err)
-		_, _, wr, err := c.ExistsW(ctx, r)
-		require.NoError(t, err)
+		wp, wr := oneShots()
 		require.NoError(t, c.CheckWatches(ctx, p, zk.WatcherData))
 		require.NoError(t, c.CheckWatches(ctx, r, zk.WatcherData))
-		for i := range 2 {
-			_, err = other.Set(ctx, p, []byte{byte(i)}, zk.AnyVersion)
-			require.NoError(t, err)
-			_, err = other.Set(ctx, r, []byte{byte(i)}, zk.AnyVersion)
-			require.NoError(t, err)
-			_, _, err = c.Get(ctx, root) // a round trip: the events have arrived
-			require.NoError(t, err)
-		}
+		setTwice(func() {})
 		wantEventNow(t, wp, zk.EventNodeDataChanged, p)
 		wantEventNow(t, wr, zk.EventNodeDataChanged, r)
 		requireCode(t, c.CheckWatches(ctx, p, zk.WatcherAny), zk.ErrNoWatcher, "checkWatches", p)
@@ -443,20 +456,11 @@ func caseWatchModesOnOnePath(t *testing.T, b backend) {
 			require.NoError(t, c.CheckWatches(ctx, p, typ), "type %d", typ)
 		}
 	}
-	_, _, wp, err := c.GetW(ctx, p)
-	require.NoError(t, err)
-	_, _, wr, err := c.ExistsW(ctx, r)
-	require.NoError(t, err)
-	for i := range 2 {
-		_, err = other.Set(ctx, p, []byte{byte(i)}, zk.AnyVersion)
-		require.NoError(t, err)
-		_, err = other.Set(ctx, r, []byte{byte(i)}, zk.AnyVersion)
-		require.NoError(t, err)
-		_, _, err = c.Get(ctx, root) // a round trip: the events have arrived
-		require.NoError(t, err)
+	wp, wr := oneShots()
+	setTwice(func() {
 		wantStream(t, pw, ev(zk.EventNodeDataChanged, p))
 		wantStream(t, rw, ev(zk.EventNodeDataChanged, r))
-	}
+	})
 	wantEventNow(t, wp, zk.EventNodeDataChanged, p)
 	wantEventNow(t, wr, zk.EventNodeDataChanged, r)
 
