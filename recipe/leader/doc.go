@@ -36,7 +36,9 @@
 //     another, until its handle learns of the expiry (from a server when it
 //     reconnects, or by local expiry about T after it last heard from one;
 //     never, with local expiry turned off);
-//   - always when the candidate's node is deleted (by an operator, say),
+//   - always when the candidate's node is deleted (by an operator, say, or
+//     by the session's end when another process closed the session while
+//     this handle was connected),
 //     when the session expires or the handle is closed, and when Run's own
 //     context ends.
 //

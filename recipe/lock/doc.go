@@ -44,7 +44,10 @@
 //     until its handle learns of the expiry (from a server when it
 //     reconnects, or by local expiry about T after it last heard from one;
 //     never, with local expiry turned off);
-//   - ErrNodeDeleted: someone deleted the lock node.
+//   - ErrNodeDeleted: the lock node was deleted: by someone, or by the
+//     end of the session itself when another process closed it while this
+//     handle was connected (the deletion can reach the handle before the
+//     connection drops).
 //
 // After a loss, stop the protected work and call Unlock (which deletes the
 // node if it is still there) before locking again.

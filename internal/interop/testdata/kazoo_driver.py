@@ -58,6 +58,9 @@ def handle(cmd):
         c.stop()
         c.close()
         return None
+    if op == "session":  # the session's id and password, to end it from outside
+        sid, passwd = c.client_id
+        return {"id": sid, "password": passwd.hex()}
     if op == "create":
         acl = None
         if "digest" in cmd:
