@@ -70,7 +70,7 @@ func TestUpdateServers(t *testing.T) {
 	require.NoError(t, c.UpdateServers(srv.Addr(mine)))
 	_, _, err := c.Get(testCtx(t), "/")
 	require.NoError(t, err)
-	require.Len(t, rec.snapshot(), 2)
+	require.Len(t, rec.waitLen(t, 2), 2) // the connect's changes may reach the listener after Connect returns
 
 	// The current server is dropped: the session moves to the new list.
 	require.NoError(t, c.UpdateServers(srv.Addr(2)))
@@ -104,7 +104,11 @@ func TestUpdateServersSpreadsSessionsOverAddedServers(t *testing.T) {
 			// It stays: no state change, same server, calls go on.
 			_, _, err := c.Get(testCtx(t), "/")
 			require.NoError(t, err)
-			require.Len(t, rec.snapshot(), 2, "a session that stays is not disturbed: %s", fmtChanges(rec.snapshot()))
+			// The connect's two changes reach the listener on its own
+			// goroutine, possibly after Connect returned: wait for them.
+			cs := rec.waitLen(t, 2)
+			require.Len(t, cs, 2, "a session that stays is not disturbed: %s", fmtChanges(cs))
+			require.Equal(t, zk.StateConnected, c.State())
 			require.Equal(t, srv.Addr(0), c.Server())
 			continue
 		}

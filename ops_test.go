@@ -333,7 +333,7 @@ func TestReplyAboveFrameLimitFailsOnlyItsCall(t *testing.T) {
 		require.NoError(t, err)
 	}
 	id := c.SessionID()
-	before := len(rec.snapshot())
+	before := len(rec.waitLen(t, 2)) // the connect's changes may reach the listener after Connect returns
 
 	// Gets in flight on both sides of the oversized reply.
 	const n = 32
