@@ -229,38 +229,7 @@ func kazooLockLoss(t *testing.T, hosts string, victim ender) {
 	t.Run("a Mutex excludes kazoo's readers and writers, and they exclude it", func(t *testing.T) {
 		const dir = "/loss/rw"
 		m := newMutex(t, c, lock.Config{Dir: dir})
-		if err := m.Lock(ctx); err != nil {
-			t.Fatal(err)
-		}
-		kazooLock(t, k, "mx-r", "read", dir)
-		kazooLock(t, k, "mx-w", "write", dir)
-		if kazooTry(t, k, "mx-r") {
-			t.Fatal("kazoo's reader took the lock while our Mutex held it")
-		}
-		if kazooTry(t, k, "mx-w") {
-			t.Fatal("kazoo's writer took the lock while our Mutex held it")
-		}
-		// Each queues behind our Mutex and gets the lock once it is
-		// released (one at a time: kazoo issue #649, see rwlock_test.go).
-		for _, name := range []string{"mx-r", "mx-w"} {
-			kazooStart(t, k, name)
-			waitNodes(t, ctx, c, dir, 2)
-			if kazooHeld(t, k, name) {
-				t.Fatalf("kazoo's %s took the lock while our Mutex held it", name)
-			}
-			if err := m.Unlock(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if !kazooWait(t, k, name) {
-				t.Fatalf("kazoo's %s did not get the lock after our Mutex released it", name)
-			}
-			kazooRelease(t, k, name)
-			if name == "mx-r" {
-				if err := m.Lock(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
+		excludesKazooRW(t, ctx, k, c, dir, "mx", "our Mutex", m.Lock, m.Unlock)
 		// kazoo's writer, then its reader, holds: our Mutex waits for each.
 		for _, name := range []string{"mx-w", "mx-r"} {
 			if !kazooTry(t, k, name) {
