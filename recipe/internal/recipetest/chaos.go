@@ -66,6 +66,9 @@ type Chaos struct {
 
 	nets []*Net
 	sups []*session.Supervisor
+	// atHolder makes victim pick the holder: the first fault of a run
+	// always takes the holder's session away.
+	atHolder bool
 
 	mu       sync.Mutex // guards sessions, log
 	sessions int        // NewSession events after the first of each actor
@@ -182,7 +185,7 @@ func (c *Chaos) Between(lo, hi time.Duration) time.Duration { return c.between(l
 
 // victim picks the actor to hit: the holder, more often than not.
 func (c *Chaos) victim() int {
-	if a, ok := c.Rec.Holder(); ok && c.Rand.IntN(3) > 0 {
+	if a, ok := c.Rec.Holder(); ok && (c.atHolder || c.Rand.IntN(3) > 0) {
 		return a
 	}
 	return c.Rand.IntN(c.Actors)
@@ -329,18 +332,27 @@ func (c *Chaos) Run(tb testing.TB) Report {
 	for _, f := range faults {
 		total += f.Weight
 	}
+	// The first fault costs the holder its session (an expiry where the
+	// server can be told to expire one, else a silence past the session
+	// timeout), so that every run moves the leadership at least once
+	// whatever the seed draws after it.
+	first := faults[len(faults)-1]
 	counts := make(map[string]int)
 	end := time.Now().Add(c.Duration)
-	for time.Now().Before(end) && !tb.Failed() {
-		k := c.Rand.IntN(total)
-		f := faults[0]
-		for _, g := range faults {
-			if k < g.Weight {
-				f = g
-				break
+	for n := 0; n == 0 || time.Now().Before(end) && !tb.Failed(); n++ {
+		f := first
+		if n > 0 {
+			k := c.Rand.IntN(total)
+			f = faults[0]
+			for _, g := range faults {
+				if k < g.Weight {
+					f = g
+					break
+				}
+				k -= g.Weight
 			}
-			k -= g.Weight
 		}
+		c.atHolder = n == 0
 		counts[f.Name]++
 		c.mu.Lock()
 		c.log = append(c.log, FaultRecord{Name: f.Name, Start: time.Now()})
