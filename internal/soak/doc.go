@@ -54,10 +54,15 @@
 //   - a sync that the leader serves waits for nothing (the leader's
 //     CommitProcessor does not match syncs), and the leader applies a commit
 //     to its own tree after telling the followers, so a synced read the
-//     leader answers can be stale (ZOOKEEPER-1675). The leader is sampled
-//     all along; synced reads answered by a member that led around the time
-//     are left out of the linearizability check, and those that were stale
-//     are listed.
+//     leader answers can be stale (ZOOKEEPER-1675). So can one a deposed
+//     leader answers: paused past syncLimit, it resumes still believing it
+//     leads, and serves reconnecting sessions from its old tree until it
+//     notices. Each member's mode is probed all along, and a member counts
+//     as leading from a probe that finds it leading until a probe of that
+//     member finds it otherwise (an unanswered probe changes nothing).
+//     Synced reads answered by a member that believed it led around the
+//     time are left out of the linearizability check, and those that were
+//     stale are listed.
 //   - at the end each member is read on its own. Members that disagree have
 //     lost acknowledged writes (ZooKeeper 3.8.0 has such bugs under
 //     restarts, e.g. ZOOKEEPER-4785, fixed in 3.8.4): that is reported as a

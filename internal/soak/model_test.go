@@ -362,34 +362,64 @@ func (h *history) create(client int, session int64, server, id, path string, cal
 	h.all = append(h.all, opRecord{client, session, "create", id, call, ret, res, server})
 }
 
-// leaderTimeline is the ensemble's leader over time, sampled.
+// leaderTimeline records, member by member, when each believed it led:
+// from a probe that found it leading until a probe of that same member
+// found it in another mode. A probe that gets no answer (the member is
+// paused, stopped or dead) changes nothing, and another member being
+// elected does not end it either: a leader paused past syncLimit is
+// deposed while it sleeps, and when it resumes it still believes it leads
+// and answers reconnecting sessions and synced reads from its stale tree
+// until it notices (seen in CI: a leader paused for 2.8 s answered a sync
+// and a get with a version seven writes old, 3 ms after it resumed, while
+// the ensemble's new leader was already committing).
 type leaderTimeline struct {
 	mu      sync.Mutex
-	at      []time.Duration
-	members []int // the leader's index, -1 for none
+	changes map[int][]modeChange // by member, in time order
+	elected int                  // times a member was found leading after not leading
 }
 
-func (l *leaderTimeline) add(at time.Duration, member int) {
+type modeChange struct {
+	at    time.Duration
+	leads bool
+}
+
+// observe records what a probe of member found: mode is srvr's ("" when it
+// did not answer). A start of leading is dated at from, the probe's start,
+// and an end at to, its end: both widen the interval.
+func (l *leaderTimeline) observe(from, to time.Duration, member int, mode string) {
+	if mode == "" {
+		return
+	}
+	leads := mode == "leader" || mode == "standalone"
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if n := len(l.members); n > 0 && l.members[n-1] == member {
+	if l.changes == nil {
+		l.changes = map[int][]modeChange{}
+	}
+	cs := l.changes[member]
+	if n := len(cs); n > 0 && cs[n-1].leads == leads {
 		return // only changes are kept
 	}
-	l.at = append(l.at, at)
-	l.members = append(l.members, member)
+	at := to
+	if leads {
+		at = from
+		l.elected++
+	}
+	l.changes[member] = append(cs, modeChange{at, leads})
 }
 
-// ledDuring reports whether member was leader at any sample in [from, to]
-// or was the leader in force at from.
+// ledDuring reports whether member believed it led at any time in
+// [from, to].
 func (l *leaderTimeline) ledDuring(member int, from, to time.Duration) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	i := sort.Search(len(l.at), func(i int) bool { return l.at[i] > from })
-	if i > 0 && l.members[i-1] == member {
+	cs := l.changes[member]
+	i := sort.Search(len(cs), func(i int) bool { return cs[i].at > from })
+	if i > 0 && cs[i-1].leads {
 		return true
 	}
-	for ; i < len(l.at) && l.at[i] <= to; i++ {
-		if l.members[i] == member {
+	for ; i < len(cs) && cs[i].at <= to; i++ {
+		if cs[i].leads {
 			return true
 		}
 	}
@@ -402,8 +432,8 @@ func (l *leaderTimeline) ledDuring(member int, from, to time.Duration) bool {
 // write to its own tree after telling the followers; so a synced read that
 // the leader answers can miss a write another client already saw
 // acknowledged (ZOOKEEPER-1675). kept holds the writes and the synced reads
-// answered by a member that was not leader around the read; leaderReads
-// holds the others.
+// answered by a member that did not believe it led around the read;
+// leaderReads holds the others.
 func leaderSafe(ops []porcupine.Operation, addrs []string, leaders *leaderTimeline, margin time.Duration) (kept, leaderReads []porcupine.Operation) {
 	member := map[string]int{}
 	for i, a := range addrs {
