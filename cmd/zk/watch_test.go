@@ -79,7 +79,10 @@ func TestWatch(t *testing.T) {
 	// is the new link's first request): a reply on the watch's connection
 	// orders the change after it.
 	require.NoError(t, wconn.Sync(ctx, "/"))
-	require.NoError(t, f.conn.Delete(ctx, "/w", zk.AnyVersion))
+	// f.conn's link was dropped too, and it may not have noticed yet: a
+	// delete written on that link would be lost with it. A new handle's
+	// link was made after the drop.
+	require.NoError(t, dial(t, f.srv.ConnString()).Delete(ctx, "/w", zk.AnyVersion))
 	require.Equal(t, "NodeDeleted /w", out.next(t))
 
 	require.NoError(t, stop(), "an interrupt is how a watch ends")
