@@ -204,6 +204,9 @@ func Connect(ctx context.Context, connString string, opts ...Option) (*Conn, err
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			c.mu.Lock()
+			lastErr = c.lastErr // an attempt may have failed while we waited
+			c.mu.Unlock()
 			c.Close()
 			if lastErr != nil {
 				return nil, &joinedError{
@@ -441,10 +444,10 @@ func (c *Conn) loop(hosts *hostList) {
 				c.terminate(StateAuthFailed, EventAuthFailed, ErrAuthFailed, err)
 				return
 			}
-			c.log.Debug("zk: connection attempt failed", "server", addr, "err", err.Error())
 			c.mu.Lock()
 			c.lastErr = err
 			c.mu.Unlock()
+			c.log.Debug("zk: connection attempt failed", "server", addr, "err", err.Error())
 			if c.localExpired() {
 				return
 			}

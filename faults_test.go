@@ -515,7 +515,11 @@ func testBlockedWriteDoesNotHoldCallers(t *testing.T, opts ...zk.Option) {
 		callers  = 16
 		calls    = 4
 		patience = 300 * time.Millisecond
-		slack    = 2 * time.Second
+		// A caller held in the blocked write would return at the write
+		// deadline, 2T/3 = 20 s. A caller that is not still has to build
+		// and copy a 1 MB request, which under -race on a loaded two-core
+		// machine took up to 2.4 s in a stress run.
+		slack = 6 * time.Second
 	)
 	data := make([]byte, 1000<<10) // one request just under the 1 MiB limit
 	type result struct {
