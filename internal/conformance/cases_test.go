@@ -10,6 +10,7 @@ func cases() []conformanceCase {
 		sessionCases,
 		aclCases,
 		extCases,
+		treeCases,
 	} {
 		all = append(all, group...)
 	}

@@ -184,13 +184,14 @@ func (s *Server) Get(path string) (data []byte, stat proto.Stat, ok bool) {
 }
 
 // Children returns the names of a node's children, sorted, and whether the
-// node exists.
+// node exists. (getChildren answers clients in the real server's order.)
 func (s *Server) Children(path string) (names []string, ok bool) {
 	s.admin(func() {
 		if n := s.tree.get(path); n != nil {
 			names, ok = n.childNames(), true
 		}
 	})
+	slices.Sort(names)
 	return names, ok
 }
 

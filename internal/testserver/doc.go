@@ -43,6 +43,9 @@
 //     watches the path; the 3.9 WatcherTypes 4 and 5 get -5.
 //   - ip ACL ids are dotted IPv4 only (3.8 has no IPv6 parsing); the config
 //     node's aversion is -1.
+//   - getChildren lists names in the order of the real server's Java
+//     HashSet of them (String hash codes and table resizes), not sorted; a
+//     failed multi leaves that order as it was.
 //   - exists checks no permission, and events are not filtered by READ
 //     permission, as on 3.8.0 (3.8.4+ and 3.9.2+ check READ for both).
 //
@@ -60,16 +63,22 @@
 //     in with the password of the user it last authenticated,
 //     ZOOKEEPER-4839). An unknown opcode answers -6 with zxid -1 (the
 //     request's unset zxid), then closes the connection.
-//   - Not implemented: quotas, read-only mode, super digest, x509, SASL
-//     mechanisms other than DIGEST-MD5, local sessions, throttling, per-IP
-//     connection limits.
+//   - Not implemented: quota enforcement (zookeeper.enforceQuota; the
+//     counting into zookeeper_stats nodes is done), read-only mode, super
+//     digest, x509, SASL mechanisms other than DIGEST-MD5, local sessions,
+//     throttling, per-IP connection limits.
 //     Among four-letter words only srvr answers; the others get the "not in
 //     the whitelist" line, as with the default whitelist.
 //   - Auth replies are sent in order with the other replies; a real server
 //     answers them at once, so they may overtake earlier replies.
-//   - getChildren and getEphemerals return names sorted, and whoAmI lists
-//     ip first, then the credentials in the order they were accepted (the
-//     real server's orders come from hash sets).
+//   - whoAmI lists ip first, then the credentials in the order they were
+//     accepted (the real server's order comes from a hash set).
+//   - getEphemerals and the deletes of a closing session follow a copy of
+//     the session's hash set sized as JDK 8 to 18 size it (JDK 19 and later
+//     size some copies smaller, which can change the order).
+//   - A bucket of a Java hash table of 64 or more buckets that gets more
+//     than eight names becomes a red-black tree, whose order is not
+//     modelled: only names whose hash codes collide on purpose get there.
 //   - The container and TTL reaper runs every reap interval (one tick by
 //     default; 60 s on a real server) with no per-minute limit.
 //   - Session passwords are an HMAC of the id with a per-server secret; ids

@@ -33,6 +33,7 @@ func isMultiWriteOp(t int32) bool {
 // its code, then -2 after it; the reply's own err is 0 (§8.4, §18).
 func (s *Server) opMulti(c *conn, xid int32, req *proto.MultiRequest) {
 	tx := s.begin()
+	tx.multi = true
 	for _, op := range req.Ops {
 		if !isMultiWriteOp(op.Type) {
 			// Read ops in a multi are a decode error.
@@ -72,14 +73,14 @@ func (s *Server) multiOp(tx *txn, c *conn, op proto.MultiOp) (proto.MultiResult,
 	case proto.OpCreate, proto.OpCreate2, proto.OpCreateContainer, proto.OpCreateTTL:
 		req := op.Req.(*proto.CreateRequest)
 		eff := multiCreateOp(req.Flags)
-		n, code := s.prepCreate(tx, c, eff, req)
+		n, st, code := s.prepCreate(tx, c, eff, req)
 		if code != 0 {
 			return proto.MultiResult{}, code
 		}
 		if eff == proto.OpCreate {
 			return proto.MultiResult{Type: proto.OpCreate, Path: n.path}, 0
 		}
-		return proto.MultiResult{Type: proto.OpCreate2, Path: n.path, Stat: n.stat()}, 0
+		return proto.MultiResult{Type: proto.OpCreate2, Path: n.path, Stat: st}, 0
 	case proto.OpDelete:
 		if code := s.prepDelete(tx, c, op.Req.(*proto.PathVersionRequest)); code != 0 {
 			return proto.MultiResult{}, code

@@ -2,7 +2,6 @@ package testserver
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/zkgo/zk/internal/proto"
@@ -166,14 +165,14 @@ func (s *Server) handle(c *conn, r *request) {
 	case proto.OpCreate, proto.OpCreate2, proto.OpCreateContainer, proto.OpCreateTTL:
 		req := r.rec.(*proto.CreateRequest)
 		s.write(c, r.xid, func(tx *txn) (proto.Record, int32) {
-			n, code := s.prepCreate(tx, c, r.op, req)
+			n, st, code := s.prepCreate(tx, c, r.op, req)
 			if code != 0 {
 				return nil, code
 			}
 			if r.op == proto.OpCreate {
 				return &proto.CreateResponse{Path: n.path}, 0
 			}
-			return &proto.CreateResponse{Path: n.path, Stat: n.stat(), HasStat: true}, 0
+			return &proto.CreateResponse{Path: n.path, Stat: st, HasStat: true}, 0
 		})
 	case proto.OpDelete:
 		req := r.rec.(*proto.PathVersionRequest)
@@ -286,10 +285,10 @@ func isTTLMode(flags int32) bool {
 // server's order. op is create (1), create2 (15), createContainer (19) or
 // createTTL (21); inside a multi the caller passes the op the flags make of
 // it.
-func (s *Server) prepCreate(tx *txn, c *conn, op int32, req *proto.CreateRequest) (*node, int32) {
+func (s *Server) prepCreate(tx *txn, c *conn, op int32, req *proto.CreateRequest) (*node, proto.Stat, int32) {
 	flags := req.Flags
 	if flags < proto.FlagPersistent || flags > proto.FlagPersistentSequentialWithTTL {
-		return nil, proto.ErrBadArguments
+		return nil, proto.Stat{}, proto.ErrBadArguments
 	}
 	ttl := int64(-1)
 	if op == proto.OpCreateTTL {
@@ -297,41 +296,41 @@ func (s *Server) prepCreate(tx *txn, c *conn, op int32, req *proto.CreateRequest
 	}
 	if isTTLMode(flags) {
 		if !s.cfg.extendedTypes {
-			return nil, proto.ErrUnimplemented
+			return nil, proto.Stat{}, proto.ErrUnimplemented
 		}
 		if ttl <= 0 || ttl > proto.MaxTTL {
-			return nil, proto.ErrBadArguments
+			return nil, proto.Stat{}, proto.ErrBadArguments
 		}
 	} else if ttl >= 0 {
-		return nil, proto.ErrBadArguments
+		return nil, proto.Stat{}, proto.ErrBadArguments
 	}
 	path := req.Path
 	last := strings.LastIndexByte(path, '/')
 	if last < 0 || strings.IndexByte(path, 0) >= 0 {
-		return nil, proto.ErrBadArguments
+		return nil, proto.Stat{}, proto.ErrBadArguments
 	}
 	acl, code := fixupACL(c, req.ACL)
 	if code != 0 {
-		return nil, code
+		return nil, proto.Stat{}, code
 	}
 	parent := s.tree.get(path[:last])
 	if parent == nil {
-		return nil, proto.ErrNoNode
+		return nil, proto.Stat{}, proto.ErrNoNode
 	}
 	if !allowed(c, parent.acl, proto.PermCreate) {
-		return nil, proto.ErrNoAuth
+		return nil, proto.Stat{}, proto.ErrNoAuth
 	}
 	if flags == proto.FlagPersistentSequential || flags == proto.FlagEphemeralSequential || flags == proto.FlagPersistentSequentialWithTTL {
 		path += fmt.Sprintf("%010d", parent.cversion)
 	}
 	if !validPath(path) {
-		return nil, proto.ErrBadArguments
+		return nil, proto.Stat{}, proto.ErrBadArguments
 	}
 	if s.tree.get(path) != nil {
-		return nil, proto.ErrNodeExists
+		return nil, proto.Stat{}, proto.ErrNodeExists
 	}
 	if parent.kind == kindEphemeral {
-		return nil, proto.ErrNoChildrenForEphemerals
+		return nil, proto.Stat{}, proto.ErrNoChildrenForEphemerals
 	}
 	kind, owner := kindPersistent, int64(0)
 	switch {
@@ -345,7 +344,8 @@ func (s *Server) prepCreate(tx *txn, c *conn, op int32, req *proto.CreateRequest
 	// Outside a multi, create or create2 with the container flag makes a
 	// plain persistent node, as in the real server (its transaction type
 	// follows the opcode).
-	return s.createNode(tx, parent, path, req.Data, acl, kind, owner, ttl), 0
+	n, st := s.createNode(tx, parent, path, req.Data, acl, kind, owner, ttl)
+	return n, st, 0
 }
 
 // splitForDelete is getParentPathAndValidate: a slash, no NUL, not reserved.
@@ -607,12 +607,11 @@ func (s *Server) opGetEphemerals(c *conn, xid int32, req *proto.PathRequest) {
 	prefix := req.Path
 	all := strings.TrimFunc(prefix, func(r rune) bool { return r <= ' ' }) // Java's trim
 	out := []string{}
-	for p := range c.sess.ephemerals {
+	for _, p := range c.sess.ephemeralsInOrder() {
 		if all == "" || all == "/" || strings.HasPrefix(p, prefix) {
 			out = append(out, p)
 		}
 	}
-	slices.Sort(out)
 	s.reply(c, xid, 0, &proto.ChildrenResponse{Children: out})
 }
 

@@ -20,6 +20,9 @@ type session struct {
 	expireAt   int64 // the tracker bucket holding the session
 	conn       *conn // the current connection, nil while disconnected
 	ephemerals map[string]struct{}
+	// ephOrder holds the ephemeral paths in the real server's order (its
+	// per-session HashSet, created with the first ephemeral).
+	ephOrder *jset
 }
 
 // tracker is the real server's session expiry queue (ExpiryQueue): a session
@@ -110,12 +113,10 @@ func (s *Server) expire(sess *session) {
 // the session deleted, the session forgotten.
 func (s *Server) killSession(sess *session) {
 	tx := s.begin()
-	paths := make([]string, 0, len(sess.ephemerals))
-	for p := range sess.ephemerals {
-		paths = append(paths, p)
-	}
-	slices.Sort(paths)
-	for _, p := range paths {
+	// The paths go in the order of a copy of the session's HashSet
+	// (PrepRequestProcessor: getEphemerals, then CloseSessionTxn), which
+	// is the order of their NodeDeleted events.
+	for _, p := range sess.ephemeralsInOrder() {
 		if n := s.tree.get(p); n != nil {
 			s.deleteNode(tx, n)
 		}
@@ -230,3 +231,12 @@ func (s *Server) nextZxid() int64 {
 
 // sid formats a session id as the real server logs it.
 func sid(id int64) string { return fmt.Sprintf("0x%x", uint64(id)) }
+
+// ephemeralsInOrder is DataTree.getEphemerals(sessionId): a clone of the
+// session's HashSet, listed in the clone's order.
+func (sess *session) ephemeralsInOrder() []string {
+	if sess.ephOrder == nil {
+		return []string{}
+	}
+	return sess.ephOrder.cloneJDK17().keys()
+}

@@ -127,8 +127,10 @@ func TestCloseSession(t *testing.T) {
 	eq(t, "closeSession reply", h, proto.ReplyHeader{Xid: xid, Zxid: s.Zxid(), Err: 0})
 	eq(t, "own event", a.events, []proto.WatcherEvent{{Type: proto.EventNodeDeleted, State: proto.KeeperSyncConnected, Path: "/e1"}})
 	a.expectEOF()
-	b.expectEvent(proto.EventNodeDeleted, "/e1")
+	// The deletes go in the real server's order, a copy of the session's
+	// HashSet of paths: "/e2" first.
 	b.expectEvent(proto.EventNodeDeleted, "/e2")
+	b.expectEvent(proto.EventNodeDeleted, "/e1")
 	eq(t, "sessions", s.Sessions(), []int64{b.sessionID})
 	_, st1, _ := s.Get("/")
 	eq(t, "one transaction for both deletes", st1.Pzxid, s.Zxid())

@@ -23,6 +23,9 @@ type node struct {
 	name     string
 	parent   *node
 	children map[string]*node
+	// kids holds the children's names in the order the real server lists
+	// them (a Java HashSet, created with the first child).
+	kids *jset
 
 	data     []byte // nil stays nil: it is sent back as length -1
 	acl      []proto.ACL
@@ -65,19 +68,21 @@ func (n *node) stat() proto.Stat {
 	return st
 }
 
+// childNames lists the children in the real server's order: the iteration
+// order of its HashSet, which depends on the names and on the history of
+// creates and deletes, and is not sorted.
 func (n *node) childNames() []string {
-	out := make([]string, 0, len(n.children))
-	for name := range n.children {
-		out = append(out, name)
+	if n.kids == nil {
+		return []string{}
 	}
-	slices.Sort(out) // the real server's order is unspecified
-	return out
+	return n.kids.keys()
 }
 
 // tree holds the znodes by path. Owned by run.
 type tree struct {
 	nodes   map[string]*node
 	special map[string]*node // containers and TTL nodes, for the reaper
+	quotas  map[string]bool  // paths with a quota (the real server's PathTrie)
 }
 
 var (
@@ -93,7 +98,7 @@ const (
 )
 
 func newTree() *tree {
-	t := &tree{nodes: make(map[string]*node), special: make(map[string]*node)}
+	t := &tree{nodes: make(map[string]*node), special: make(map[string]*node), quotas: make(map[string]bool)}
 	root := &node{path: "/", children: make(map[string]*node), data: []byte{}, acl: openACL}
 	t.nodes["/"] = root
 	// The reserved nodes exist from the start with an all-zero stat, added
@@ -103,6 +108,10 @@ func newTree() *tree {
 		parent := t.get(parentPath(path))
 		n := &node{path: path, name: baseName(path), parent: parent, children: make(map[string]*node), data: []byte{}, acl: acl}
 		parent.children[n.name] = n
+		if parent.kids == nil {
+			parent.kids = newJSet(8)
+		}
+		parent.kids.add(n.name)
 		t.nodes[path] = n
 	}
 	add(zookeeperPath, openACL)
@@ -170,6 +179,28 @@ type txn struct {
 	now      int64 // ms since the epoch
 	undo     []func()
 	triggers []trigger
+	// multi marks a transaction that may roll back after changing the
+	// tree; it then keeps a copy of every hash set it changes (saved), as
+	// undoing an add or a remove need not restore a set's order.
+	multi bool
+	saved map[**jset]bool
+}
+
+// saveSet keeps a copy of the set at p, the first time the transaction
+// changes it, and restores the copy when the transaction rolls back.
+func (tx *txn) saveSet(p **jset) {
+	if !tx.multi || tx.saved[p] {
+		return
+	}
+	if tx.saved == nil {
+		tx.saved = make(map[**jset]bool)
+	}
+	tx.saved[p] = true
+	var cp *jset
+	if *p != nil {
+		cp = (*p).copy()
+	}
+	tx.undo = append(tx.undo, func() { *p = cp })
 }
 
 type triggerKind uint8
@@ -212,36 +243,63 @@ func (s *Server) abort(tx *txn) {
 func (s *Server) link(n *node) {
 	s.tree.nodes[n.path] = n
 	n.parent.children[n.name] = n
+	if n.parent.kids == nil {
+		n.parent.kids = newJSet(8) // DataNode.addChild
+	}
+	n.parent.kids.add(n.name)
 	switch n.kind {
 	case kindEphemeral:
 		if sess := s.sessions[n.owner]; sess != nil {
 			sess.ephemerals[n.path] = struct{}{}
+			if sess.ephOrder == nil {
+				sess.ephOrder = newJSet(0) // DataTree.createNode
+			}
+			sess.ephOrder.add(n.path)
 		}
 	case kindContainer, kindTTL:
 		s.tree.special[n.path] = n
 	}
 }
 
+// saveSets lets a multi roll back the hash sets that linking or unlinking
+// n changes.
+func (s *Server) saveSets(tx *txn, n *node) {
+	tx.saveSet(&n.parent.kids)
+	if n.kind == kindEphemeral {
+		if sess := s.sessions[n.owner]; sess != nil {
+			tx.saveSet(&sess.ephOrder)
+		}
+	}
+}
+
 func (s *Server) unlink(n *node) {
 	delete(s.tree.nodes, n.path)
 	delete(n.parent.children, n.name)
+	n.parent.kids.remove(n.name)
 	switch n.kind {
 	case kindEphemeral:
 		if sess := s.sessions[n.owner]; sess != nil {
 			delete(sess.ephemerals, n.path)
+			if sess.ephOrder != nil {
+				sess.ephOrder.remove(n.path)
+			}
 		}
 	case kindContainer, kindTTL:
 		delete(s.tree.special, n.path)
 	}
 }
 
-func (s *Server) createNode(tx *txn, parent *node, path string, data []byte, acl []proto.ACL, kind nodeKind, owner, ttl int64) *node {
+// createNode adds a node and returns it with its Stat as the create's
+// reply shows it: taken before any quota stats node is rewritten (the real
+// server copies it inside DataTree.createNode, before the quota update).
+func (s *Server) createNode(tx *txn, parent *node, path string, data []byte, acl []proto.ACL, kind nodeKind, owner, ttl int64) (*node, proto.Stat) {
 	n := &node{
 		path: path, name: baseName(path), parent: parent, children: make(map[string]*node),
 		data: data, acl: acl,
 		czxid: tx.zxid, mzxid: tx.zxid, pzxid: tx.zxid, ctime: tx.now, mtime: tx.now,
 		kind: kind, owner: owner, ttl: ttl,
 	}
+	s.saveSets(tx, n)
 	oldC, oldP := parent.cversion, parent.pzxid
 	parent.cversion++
 	parent.pzxid = tx.zxid
@@ -250,14 +308,17 @@ func (s *Server) createNode(tx *txn, parent *node, path string, data []byte, acl
 		s.unlink(n)
 		parent.cversion, parent.pzxid = oldC, oldP
 	})
+	st := n.stat()
+	s.quotaCreated(tx, n)
 	tx.triggers = append(tx.triggers, trigger{kind: trigCreated, path: path, parent: parent.path})
-	return n
+	return n, st
 }
 
 // deleteNode removes a childless node.
 func (s *Server) deleteNode(tx *txn, n *node) {
 	p := n.parent
 	oldP := p.pzxid
+	s.saveSets(tx, n)
 	s.unlink(n)
 	if tx.zxid > p.pzxid {
 		p.pzxid = tx.zxid
@@ -266,6 +327,7 @@ func (s *Server) deleteNode(tx *txn, n *node) {
 		p.pzxid = oldP
 		s.link(n)
 	})
+	s.quotaDeleted(tx, n)
 	tx.triggers = append(tx.triggers, trigger{kind: trigDeleted, path: n.path, parent: p.path})
 }
 
@@ -273,6 +335,7 @@ func (s *Server) setNodeData(tx *txn, n *node, data []byte, version int32) {
 	oldData, oldV, oldM, oldT := n.data, n.version, n.mzxid, n.mtime
 	n.data, n.version, n.mzxid, n.mtime = data, version, tx.zxid, tx.now
 	tx.undo = append(tx.undo, func() { n.data, n.version, n.mzxid, n.mtime = oldData, oldV, oldM, oldT })
+	s.updateQuotaStat(tx, n.path, int64(len(data)-len(oldData)), 0)
 	tx.triggers = append(tx.triggers, trigger{kind: trigDataChanged, path: n.path})
 }
 
