@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"runtime"
 	"strings"
@@ -790,4 +791,89 @@ func TestReaderOffTheCPUIsNotALostServer(t *testing.T) {
 	require.NoError(t, err)
 	cs := rec.waitLen(t, 2) // the connect's changes may reach the listener after Connect returns
 	require.Len(t, cs, 2, "the link was kept: %s", fmtChangesErr(cs))
+}
+
+// stallLog is a slog handler that, once armed, holds the goroutine that
+// logs the next watch event (the link's reader) until released.
+type stallLog struct {
+	armed   atomic.Bool
+	stalled chan struct{}
+	release chan struct{}
+}
+
+func (h *stallLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h *stallLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *stallLog) WithGroup(string) slog.Handler            { return h }
+func (h *stallLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "zk: watch event" && h.armed.CompareAndSwap(true, false) {
+		close(h.stalled)
+		<-h.release
+	}
+	return nil
+}
+
+// TestFlusherFailingOnOldLinkLeavesNoQueueBehind: a caller that holds the
+// flusher's role writes to a link that has just failed, and before it gives
+// the role up the handle is already on a new link, whose first requests
+// (here the SetWatches that re-registers a watch) found the role taken and
+// left their write to it. The caller must write them; they must not wait
+// for the next ping (T/3 later).
+func TestFlusherFailingOnOldLinkLeavesNoQueueBehind(t *testing.T) {
+	srv := startServer(t, 2)
+	rec := newRecorder()
+	h := &stallLog{stalled: make(chan struct{}), release: make(chan struct{})}
+	const T = 30 * time.Second // a ping after 10 s; the watch's wait is shorter
+	c := connect(t, srv.ConnString(), rec.option(), zk.WithSessionTimeout(T), zk.WithLogger(slog.New(h)))
+	ctx := testCtx(t)
+	other := connect(t, srv.ConnString())
+	_, _, chB, err := c.ExistsW(ctx, "/b") // re-registered by the next link's SetWatches
+	require.NoError(t, err)
+	_, _, chA, err := c.ExistsW(ctx, "/a")
+	require.NoError(t, err)
+
+	// The reader stalls logging the event of /a: the link it serves can
+	// fail, but the handle cannot leave it yet.
+	h.armed.Store(true)
+	_, err = other.Create(ctx, "/a", nil, zk.CreatePersistent, zk.OpenACL)
+	require.NoError(t, err)
+	awaitEvent(t, chA)
+	select {
+	case <-h.stalled:
+	case <-time.After(waitTime):
+		t.Fatal("the reader never logged the watch event")
+	}
+	i := listenerOf(t, srv, c)
+	require.NoError(t, c.UpdateServers(srv.Addrs()[1-i])) // fails the link
+	require.NoError(t, srv.WaitConnections(ctx, 1))       // ... and closed it: only other's is left
+
+	n := len(rec.snapshot())
+	var inHook atomic.Bool
+	inHook.Store(true)
+	restore := zk.SetCallerWriteHook(func(hc *zk.Conn, _ bool) {
+		if hc != c || !inHook.CompareAndSwap(true, false) {
+			return
+		}
+		// This caller's write to the closed link failed. Before it gives
+		// the flusher's role up, the handle moves to the other server.
+		close(h.release)
+		rec.waitUntil(t, "the session on the other server", func(cs []zk.StateChange) bool {
+			return len(cs) > n && cs[len(cs)-1].Event == zk.EventSyncConnected
+		})
+		for range 100 {
+			runtime.Gosched() // the new link's own flush finds the role taken
+		}
+	})
+	defer restore()
+	_, _, err = c.Get(ctx, "/a")
+	require.ErrorIs(t, err, zk.ErrConnectionLoss)
+	require.False(t, inHook.Load(), "the caller's write never went to the failed link")
+
+	_, err = other.Create(ctx, "/b", nil, zk.CreatePersistent, zk.OpenACL)
+	require.NoError(t, err)
+	select {
+	case ev := <-chB:
+		require.Equal(t, zk.EventNodeCreated, ev.Type)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the watch on /b was not re-registered on the new link (%d requests still queued)", c.Queued())
+	}
 }

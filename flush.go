@@ -53,6 +53,9 @@ func (c *Conn) flush() {
 			case <-l.failed:
 				c.putBatch(wbuf)
 				c.flushing.Store(false)
+				if c.queuedOnNewLink(l) {
+					continue
+				}
 				return
 			}
 		}
@@ -88,9 +91,25 @@ func (c *Conn) flush() {
 		c.flushing.Store(false)
 		if err != nil {
 			l.fail(fmt.Errorf("zk: write to %s: %w", l.addr, err))
+			if c.queuedOnNewLink(l) {
+				continue
+			}
 			return
 		}
 	}
+}
+
+// queuedOnNewLink reports, after a flusher gave up its role on the failed
+// link l, whether the handle is already on another link with requests
+// queued: that link's first flush (its credentials, SetWatches and the
+// calls queued meanwhile) may have found the role taken and left the write
+// to the holder, so the caller must flush again rather than leave them
+// until the next ping. What is queued while l is still current is failed
+// with it.
+func (c *Conn) queuedOnNewLink(l *link) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.link != nil && c.link != l && (len(c.sendq) > 0 || c.pingDue)
 }
 
 // writeLoop is the link's writer goroutine: it finishes the writes that
