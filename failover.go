@@ -82,6 +82,10 @@ func (c *Conn) isReadWrite(addr string, timeout time.Duration, stop <-chan struc
 	defer nc.Close()
 	dl, _ := ctx.Deadline()
 	nc.SetDeadline(dl)
+	// stop (the link was lost, the handle is closing) ends the exchange
+	// too, not only the dial: a server that took the connection but does
+	// not answer would otherwise hold the handle until the deadline.
+	defer context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })()
 	if _, err := nc.Write([]byte("isro")); err != nil {
 		return false
 	}

@@ -8,13 +8,16 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
 	"math/big"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/zkgo/zk"
+	"github.com/zkgo/zk/internal/proto"
 	"github.com/zkgo/zk/internal/testserver"
 )
 
@@ -134,4 +137,62 @@ func TestUpdateServersSpreadsSessionsOverAddedServers(t *testing.T) {
 	require.Greater(t, total, 0, "some sessions move")
 	require.Less(t, total, n, "some sessions stay")
 	require.Len(t, moved, 2, "moves go to both added servers")
+}
+
+// TestReadOnlyProbeDoesNotDelayLinkLoss: on a read-only server the handle
+// probes the others with isro. A server that takes the probe's connection
+// but does not answer (a paused process: the kernel still accepts) must not
+// hold the handle when its link is lost: the probe stops at once, it does
+// not wait out its own timeout (the connect timeout, T/n).
+func TestReadOnlyProbeDoesNotDelayLinkLoss(t *testing.T) {
+	probed := make(chan struct{})
+	var probedOnce sync.Once
+	mute := startHostile(t, func(_ int, hc *hostileConn) {
+		var b [4]byte
+		hc.nc.SetReadDeadline(time.Now().Add(waitTime))
+		if _, err := io.ReadFull(hc.nc, b[:]); err != nil || string(b[:]) != "isro" {
+			return // a session handshake: refused (closed)
+		}
+		probedOnce.Do(func() { close(probed) })
+		hc.nc.Read(b[:]) // no answer; returns when the prober closes
+	})
+	drop := make(chan struct{})
+	ro := startHostile(t, func(n int, hc *hostileConn) {
+		req, err := hc.readConnect()
+		if err != nil || n > 1 {
+			return
+		}
+		resp := proto.ConnectResponse{TimeOut: req.TimeOut, SessionID: 0x0badc0de, Passwd: make([]byte, proto.PasswordLen), ReadOnly: true}
+		if hc.write(proto.AppendFrame(nil, &resp)) != nil {
+			return
+		}
+		hc.serve()
+		select {
+		case <-drop:
+		case <-hc.done:
+		}
+		hc.nc.Close()
+	})
+	rec := newRecorder()
+	// T/n = 20 s: the probe's read would wait that long; the test waits 5 s.
+	c, err := zk.New(ro.addr()+","+mute.addr(), rec.option(), zk.WithReadOnly(true), zk.WithSessionTimeout(40*time.Second))
+	require.NoError(t, err)
+	defer c.Close()
+	rec.waitState(t, zk.StateConnectedReadOnly)
+	select {
+	case <-probed:
+	case <-time.After(waitTime):
+		t.Fatal("the handle never probed the other server")
+	}
+	n := len(rec.snapshot())
+	close(drop)
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	for c.State() == zk.StateConnectedReadOnly {
+		select {
+		case <-rec.signal:
+		case <-deadline.C:
+			t.Fatalf("the lost link was not reported while the probe waited for its answer; state changes: %s", fmtChanges(rec.snapshot()[n:]))
+		}
+	}
 }
