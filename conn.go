@@ -230,7 +230,15 @@ func (c *Conn) credsChecked(ctx context.Context) bool {
 		return true
 	}
 	_, _, err := c.Exists(ctx, "/")
-	return err == nil || ctx.Err() != nil
+	if err == nil || ctx.Err() != nil {
+		return true
+	}
+	// Any other answer of the server (ErrNoAuth, say: 3.8.4+ and 3.9.2+
+	// check READ for exists, and the chroot may deny it) came after the
+	// credentials were accepted. A lost link or a dead handle did not
+	// answer: the state is moving on.
+	var ze *Error
+	return errors.As(err, &ze) && ze != ErrConnectionLoss && ze != ErrAuthFailed && ze != ErrSessionExpired
 }
 
 // State returns the current state.

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/zkgo/zk"
 	"github.com/zkgo/zk/internal/faultproxy"
+	"github.com/zkgo/zk/internal/proto"
 	"github.com/zkgo/zk/internal/testserver"
 )
 
@@ -276,6 +277,56 @@ func TestRejectedCredentials(t *testing.T) {
 	require.NoError(t, c.Close())
 	require.Equal(t, zk.StateAuthFailed, c.State(), "AUTH_FAILED is terminal")
 	require.NotContains(t, c.String(), "secret")
+}
+
+// TestConnectCredentialsAcceptedButChrootUnreadable: Connect with
+// credentials checks them with an exists of the chroot. A server that
+// accepted them but denies READ on the chroot (3.8.4+ and 3.9.2+ check READ
+// for exists) answers that exists with ErrNoAuth: the credentials were
+// answered, so Connect returns the handle, and asks once, not again and
+// again until its context ends.
+func TestConnectCredentialsAcceptedButChrootUnreadable(t *testing.T) {
+	var exists atomic.Int32
+	again := make(chan struct{})
+	var againOnce sync.Once
+	hs := startHostile(t, func(_ int, hc *hostileConn) {
+		req, err := hc.readConnect()
+		if err != nil || hc.acceptSession(req) != nil {
+			return
+		}
+		hc.serve()
+		for {
+			r, ok := hc.next(waitTime)
+			if !ok {
+				return
+			}
+			switch r.op {
+			case proto.OpAuth:
+				hc.write(replyFrame(proto.XidAuth, 0, 0))
+			case proto.OpExists:
+				if exists.Add(1) > 1 {
+					againOnce.Do(func() { close(again) })
+				}
+				hc.write(replyFrame(r.xid, 1, proto.ErrNoAuth))
+			default:
+				hc.write(replyFrame(r.xid, 1, 0))
+			}
+		}
+	})
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	go func() {
+		select {
+		case <-again: // Connect is asking again: stop it at once
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	c, err := zk.Connect(ctx, hs.addr()+"/app", zk.WithCredentials(zk.DigestCredential("user", "pw")))
+	require.NoError(t, err, "Connect sent %d exists", exists.Load())
+	defer c.Close()
+	require.Equal(t, int32(1), exists.Load())
+	require.Equal(t, zk.StateConnected, c.State())
 }
 
 func TestAddAuthRejected(t *testing.T) {
