@@ -398,6 +398,9 @@ func (c *Conn) setStateLocked(to State, ev SessionEvent, server string, err erro
 	}
 	c.log.Info("zk: state change", attrs...)
 	if !(c.deferStreamSync && to.connected()) {
+		// A stream that overflows here is forgotten; its server watch
+		// needs no removal: this change ends the link (or the handle), or
+		// the new link had no watches to set.
 		c.watches.sessionEvent(change, c.cfg.watchBuffer)
 	}
 	ls := c.listeners
@@ -1044,7 +1047,16 @@ func (c *Conn) refuseReply(l *link, fr *proto.FrameReader, fe *proto.FrameTooLar
 // asks the server to drop it unless another watch needs it. It runs on the
 // reader goroutine, so the request is queued, not awaited.
 func (c *Conn) dropOverflowed(w *PersistentWatch) {
-	if !c.watches.removePersistent(w) || c.watches.anyOnPath(w.serverPath) {
+	if c.watches.removePersistent(w) {
+		c.dropServerWatch(w)
+	}
+}
+
+// dropServerWatch asks the server to drop the watch of a persistent watch
+// already forgotten here, unless another watch needs it (see
+// dropOverflowed).
+func (c *Conn) dropServerWatch(w *PersistentWatch) {
+	if c.watches.anyOnPath(w.serverPath) {
 		return
 	}
 	c.log.Warn("zk: persistent watch overflowed; removed", "path", w.path)

@@ -324,6 +324,10 @@ func (r *watchRegistry) addPersistent(w *PersistentWatch) {
 func (r *watchRegistry) removePersistent(w *PersistentWatch) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.removePersistentLocked(w)
+}
+
+func (r *watchRegistry) removePersistentLocked(w *PersistentWatch) bool {
 	m := r.p.exact
 	if w.recursive {
 		m = r.p.recursive
@@ -405,10 +409,13 @@ func (r *watchRegistry) firePersistentLocked(t int32, serverPath string, ev Even
 	return overflowed
 }
 
-// sessionEvent delivers a state change to every persistent stream.
-func (r *watchRegistry) sessionEvent(ch StateChange, limit int) {
+// sessionEvent delivers a state change to every persistent stream. A
+// stream that overflows (or had ended) is removed here, as a node event's
+// overflow removes it; they are returned, for the caller to ask the server
+// to drop their watches where the connection has them.
+func (r *watchRegistry) sessionEvent(ch StateChange, limit int) (removed []*PersistentWatch) {
 	if ch.Event == EventNone {
-		return
+		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -416,10 +423,16 @@ func (r *watchRegistry) sessionEvent(ch StateChange, limit int) {
 	for _, m := range []map[string][]*PersistentWatch{r.p.exact, r.p.recursive} {
 		for _, ws := range m {
 			for _, w := range ws {
-				w.push(ev, limit)
+				if !w.push(ev, limit) {
+					removed = append(removed, w)
+				}
 			}
 		}
 	}
+	for _, w := range removed {
+		r.removePersistentLocked(w)
+	}
+	return removed
 }
 
 // persistentPaths returns the server paths of the persistent watches, for

@@ -267,3 +267,35 @@ func TestOverflowDoesNotStopOtherWatches(t *testing.T) {
 	require.Equal(t, zk.EventNodeDataChanged, awaitEvent(t, w).Type)
 	require.Equal(t, 2, slow.Buffered())
 }
+
+// TestPersistentWatchOverflowOnSessionEventIsRemoved: a stream whose buffer
+// is full when a session event comes ends with ErrWatchOverflow, and its
+// watch is removed, as when a node event overflows it: it is not set again
+// on the server at the next connection, for a stream nobody can read.
+func TestPersistentWatchOverflowOnSessionEventIsRemoved(t *testing.T) {
+	srv := startServer(t, 1)
+	rec := newRecorder()
+	c := connect(t, srv.ConnString(), rec.option(), zk.WithWatchBuffer(1))
+	ctx := testCtx(t)
+	_, err := c.Create(ctx, "/o", nil, zk.CreatePersistent, zk.OpenACL)
+	require.NoError(t, err)
+	w, err := c.AddWatch(ctx, "/o", zk.AddWatchModePersistent)
+	require.NoError(t, err)
+	_, _, once, err := c.GetW(ctx, "/o") // fired by the same event, after the stream got it
+	require.NoError(t, err)
+	_, err = c.Set(ctx, "/o", []byte("x"), -1)
+	require.NoError(t, err)
+	awaitEvent(t, once) // the stream's buffer is full now
+
+	n := len(rec.waitLen(t, 2))
+	srv.DropConnections() // Disconnected: one event more than the buffer holds
+	rec.waitUntil(t, "the session back", func(cs []zk.StateChange) bool {
+		return len(cs) > n && cs[len(cs)-1].Event == zk.EventSyncConnected
+	})
+	require.Equal(t, zk.EventNodeDataChanged, nextEvent(t, w).Type)
+	_, err = w.Next(ctx)
+	require.ErrorIs(t, err, zk.ErrWatchOverflow)
+
+	require.ErrorIs(t, c.CheckWatches(ctx, "/o", zk.WatcherAny), zk.ErrNoWatcher, "the overflowed watch was set again on the new connection")
+	require.ErrorIs(t, w.Remove(ctx), zk.ErrNoWatcher, "the overflowed watch is still registered")
+}

@@ -99,7 +99,11 @@ func (c *Conn) complete(r *request, err error) {
 		c.watches.addPersistent(r.persistent)
 	}
 	if r.streamEvent != nil && err == nil {
-		c.watches.sessionEvent(*r.streamEvent, c.cfg.watchBuffer)
+		// The link has the watches again: one whose stream overflowed
+		// now goes from the server too.
+		for _, w := range c.watches.sessionEvent(*r.streamEvent, c.cfg.watchBuffer) {
+			c.dropServerWatch(w)
+		}
 	}
 	if r.noWaiter {
 		if err != nil && err != ErrConnectionLoss {
