@@ -62,6 +62,7 @@ type Conn struct {
 	creds           []Credential
 	nextXid         int32
 	sendq           []*request // not yet written
+	sendqAbandoned  int        // calls given up while no link took sendq (see abandonedQueued)
 	pending         []*request // written on the current link, awaiting replies in order, from phead
 	phead           int        // the oldest request of pending still awaiting its reply
 	authq           []*request // auth packets written, awaiting replies (xid -4) in order
@@ -751,7 +752,7 @@ func (c *Conn) closeSession(l *link) {
 func (c *Conn) detachLocked() []*request {
 	failed := append(c.pending[c.phead:], c.authq...)
 	failed = append(failed, c.sendq...)
-	c.pending, c.phead, c.authq, c.sendq = nil, 0, nil, nil
+	c.pending, c.phead, c.authq, c.sendq, c.sendqAbandoned = nil, 0, nil, nil, 0
 	c.link = nil
 	return failed
 }

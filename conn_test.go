@@ -529,3 +529,47 @@ func TestHostnamesResolvedPerAttempt(t *testing.T) {
 	defer mu.Unlock()
 	require.Equal(t, []string{"localhost:" + port, "localhost:" + port}, addrs)
 }
+
+// TestCallsGivenUpDuringAnOutageDoNotPileUp: calls made while no server
+// answers wait in the queue; those whose contexts end must not stay there,
+// each with its encoded request, until a server comes back.
+func TestCallsGivenUpDuringAnOutageDoNotPileUp(t *testing.T) {
+	srv := startServer(t, 1)
+	rec := newRecorder()
+	c := connect(t, srv.ConnString(), rec.option(), zk.WithSessionTimeout(30*time.Second),
+		zk.WithBackoff(fixedBackoff(20*time.Millisecond)))
+	srv.StopListener(0)
+	rec.waitState(t, zk.StateNotConnected)
+
+	const calls = 2000
+	data := make([]byte, 4<<10)
+	for range calls {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Microsecond)
+		_, err := c.Set(ctx, "/n", data, -1)
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	}
+	require.Less(t, c.Queued(), 100, "calls given up stay queued during the outage")
+
+	// A call still waiting is kept, and goes out once a server is back.
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.Create(testCtx(t), "/after", nil, zk.CreatePersistent, zk.OpenACL)
+		got <- err
+	}()
+	for range calls {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Microsecond)
+		_, _, err := c.Get(ctx, "/n")
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	}
+	require.NoError(t, srv.StartListener(0))
+	select {
+	case err := <-got:
+		require.NoError(t, err)
+	case <-time.After(waitTime):
+		t.Fatal("the waiting call never went out")
+	}
+	_, _, err := c.Get(testCtx(t), "/after")
+	require.NoError(t, err)
+}

@@ -235,7 +235,7 @@ func (c *Conn) takeBatchHeld() (l *link, wbuf []byte, _ bool) {
 			c.pending = append(c.pending, r)
 		}
 	}
-	c.sendq = c.sendq[:0]
+	c.sendq, c.sendqAbandoned = c.sendq[:0], 0
 	return l, wbuf, false
 }
 

@@ -124,6 +124,33 @@ func (c *Conn) abandon(r *request) {
 	}
 }
 
+// abandonedQueued notes a call given up while it may still sit in sendq.
+// With no link, sendq holds every call not yet answered, and the calls of
+// an outage that give up would pile up there until the next link (each
+// with its encoded request): once they are most of the queue, they are
+// taken off it and returned to the pool.
+func (c *Conn) abandonedQueued() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.link != nil {
+		return // the next write takes them off
+	}
+	c.sendqAbandoned++
+	if n := len(c.sendq); n < 64 || c.sendqAbandoned < n/2 {
+		return
+	}
+	kept := c.sendq[:0]
+	for _, r := range c.sendq {
+		if r.state.Load() == reqAbandoned {
+			c.putRequest(r)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	clear(c.sendq[len(kept):])
+	c.sendq, c.sendqAbandoned = kept, 0
+}
+
 func (c *Conn) nextXidLocked() int32 {
 	c.nextXid++
 	if c.nextXid <= 0 {
@@ -193,6 +220,7 @@ func (c *Conn) do(ctx context.Context, r *request) error {
 		return nil
 	case <-done:
 		if r.state.CompareAndSwap(reqPending, reqAbandoned) {
+			c.abandonedQueued()
 			return ctx.Err()
 		}
 		<-r.done
