@@ -190,10 +190,10 @@ func Connect(ctx context.Context, connString string, opts ...Option) (*Conn, err
 		st, ch, lastErr, closeErr, why := c.state, c.stateCh, c.lastErr, c.closeErr, c.closeReason
 		c.mu.Unlock()
 		switch {
-		case st.connected() && !c.credsChecked(ctx):
-			continue // rejected credentials: the state is moving on
-		case st.connected():
+		case st.connected() && c.credsChecked(ctx):
 			return c, nil
+		case st.connected() && ctx.Err() == nil:
+			continue // rejected credentials: the state is moving on
 		case st.terminal():
 			c.Close()
 			msg := "zk: connect: " + trimZK(closeErr.Error())
@@ -222,7 +222,8 @@ func Connect(ctx context.Context, connString string, opts ...Option) (*Conn, err
 
 // credsChecked makes Connect return a session only once the server has
 // answered the credentials sent with it: a read queued behind them fails
-// if they were rejected (the server then closes the connection).
+// if they were rejected (the server then closes the connection). It
+// reports false when ctx ended before the answer.
 func (c *Conn) credsChecked(ctx context.Context) bool {
 	c.mu.Lock()
 	n := len(c.creds)
@@ -231,8 +232,11 @@ func (c *Conn) credsChecked(ctx context.Context) bool {
 		return true
 	}
 	_, _, err := c.Exists(ctx, "/")
-	if err == nil || ctx.Err() != nil {
+	switch {
+	case err == nil:
 		return true
+	case ctx.Err() != nil:
+		return false // not known: Connect gives up
 	}
 	// Any other answer of the server (ErrNoAuth, say: 3.8.4+ and 3.9.2+
 	// check READ for exists, and the chroot may deny it) came after the

@@ -573,3 +573,39 @@ func TestCallsGivenUpDuringAnOutageDoNotPileUp(t *testing.T) {
 	_, _, err := c.Get(testCtx(t), "/after")
 	require.NoError(t, err)
 }
+
+// TestConnectGivesUpDuringCredentialCheck: a context that ends while the
+// server has not yet answered the credentials ends Connect with its error;
+// no handle is returned whose credentials nobody checked.
+func TestConnectGivesUpDuringCredentialCheck(t *testing.T) {
+	asked := make(chan struct{})
+	var askedOnce sync.Once
+	hs := startHostile(t, func(_ int, hc *hostileConn) {
+		req, err := hc.readConnect()
+		if err != nil || hc.acceptSession(req) != nil {
+			return
+		}
+		hc.serve()
+		for {
+			r, ok := hc.next(waitTime)
+			if !ok {
+				return
+			}
+			if r.op == proto.OpExists {
+				askedOnce.Do(func() { close(asked) }) // and no answer
+			}
+		}
+	})
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	go func() {
+		select {
+		case <-asked:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	c, err := zk.Connect(ctx, hs.addr(), zk.WithCredentials(zk.DigestCredential("user", "pw")))
+	require.ErrorIs(t, err, context.Canceled)
+	require.Nil(t, c)
+}
