@@ -625,9 +625,11 @@ func (c *Conn) serve(nc net.Conn, fr *proto.FrameReader, addr string, resp *prot
 	c.lastRecv.Store(time.Now().UnixNano())
 
 	c.mu.Lock()
-	if resp.SessionID != c.sessionID {
-		c.lastZxid.Store(0) // a new session (after a read-only one): its zxids start afresh
-	}
+	// A new session (the first read-write one, after a read-only one)
+	// keeps lastZxid: the read-only server's zxids are the ensemble's (of
+	// an older epoch), and SetWatches relative to them fires only the
+	// watches whose nodes changed since; from 0 it would fire every watch
+	// of an existing node.
 	c.sessionID = resp.SessionID
 	if !resp.ReadOnly {
 		c.seenRW = true

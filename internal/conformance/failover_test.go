@@ -436,6 +436,11 @@ func TestFailoverReadOnly(t *testing.T) {
 	names, _, err := c.Children(ctx, "/")
 	require.NoError(t, err)
 	require.Contains(t, names, "zookeeper")
+	// Watches set on the read-only server move to the read-write session:
+	// one on a node nobody changes meanwhile stays quiet, and fires once
+	// the node changes.
+	_, _, quiet, err := c.GetW(ctx, "/before")
+	require.NoError(t, err)
 	_, err = c.Create(ctx, "/ro", nil, zk.CreatePersistent, zk.OpenACL)
 	requireCode(t, err, zk.ErrNotReadOnly, "create", "/ro")
 	_, err = c.Set(ctx, "/", nil, zk.AnyVersion)
@@ -466,6 +471,12 @@ func TestFailoverReadOnly(t *testing.T) {
 	data, _, err = c.Get(ctx, "/before")
 	require.NoError(t, err)
 	require.Equal(t, "rw", string(data))
+	// The replies above come after the SetWatches of the new session, and
+	// after any event it fired.
+	wantPending(t, quiet)
+	_, err = c.Set(ctx, "/before", []byte("changed"), zk.AnyVersion)
+	require.NoError(t, err)
+	wantEvent(t, quiet, zk.EventNodeDataChanged, "/before")
 	// The survivor rejoins the quorum (waitQuorum may have counted it as
 	// serving while still read-only); a member that exits instead never
 	// does, and its log tail says why.
