@@ -234,8 +234,9 @@ func wrap(err error) error {
 // for the deletion at most until ctx ends. A lock whose session ended is
 // released already: Unlock returns nil. It returns ErrNotHeld if the lock
 // is not held. If the node could not be deleted (ctx ended while
-// disconnected) Unlock returns the error; the node is deleted by the next
-// Lock or by Close, or goes with the session.
+// disconnected) Unlock returns the error; the node, which keeps later
+// lockers waiting, is taken up again by the next Lock (which keeps its place
+// in the queue), deleted by Close, or goes with the session.
 func (m *Mutex) Unlock(ctx context.Context) error {
 	if ctx == nil {
 		return errors.New("lock: nil context")

@@ -487,3 +487,29 @@ func TestLockFailsWithoutPermission(t *testing.T) {
 	require.True(t, strings.HasPrefix(err.Error(), "lock: "), err.Error())
 	require.False(t, errors.Is(err, context.Canceled))
 }
+
+// A directory deleted once empty (by the server, if it is a container as
+// Curator makes them, or by a cleanup job) and made again restarts its
+// sequence: the next Lock's node has the path of the last one's. The hold
+// must not take the fired watch of the deleted node for its own.
+func TestRelockAfterDirRecreated(t *testing.T) {
+	srv := testserver.Start(t)
+	conn, admin := connect(t, srv), connect(t, srv)
+	m := newMutex(t, conn)
+	ctx := testCtx(t)
+	require.NoError(t, m.Lock(ctx))
+	first, _ := m.Token()
+	require.NoError(t, m.Unlock(ctx))
+	require.NoError(t, admin.Delete(ctx, dir, zk.AnyVersion))
+
+	require.NoError(t, m.Lock(ctx))
+	second, _ := m.Token()
+	require.Equal(t, first.Path, second.Path, "the sequence restarted")
+	require.NoError(t, conn.Sync(ctx, dir)) // a round trip: time for the hold's goroutines to see what they have
+	require.False(t, closed(m.Lost()), "the new hold was lost: %v", m.Err())
+
+	// The hold watches its own node.
+	require.NoError(t, admin.Delete(ctx, second.Path, zk.AnyVersion))
+	recv(t, m.Lost(), "the hold to end")
+	require.ErrorIs(t, m.Err(), lock.ErrNodeDeleted)
+}

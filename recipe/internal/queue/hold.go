@@ -75,8 +75,10 @@ func (q *Queue) Claim(parent context.Context, n Node, keep bool) (*Hold, error) 
 	)
 	if q.ownPath == h.Path && q.ownCh != nil {
 		ch = q.ownCh // still armed from the last hold of this node
+		h.Stat.Czxid = q.ownCzxid
 		_, st, err = q.Conn.Get(ctx, h.Path)
-	} else {
+	}
+	if ch == nil || (err == nil && st.Czxid != q.ownCzxid) { // no watch, or one of a deleted node of the same path
 		_, st, ch, err = q.Conn.GetW(ctx, h.Path)
 	}
 	q.ownPath, q.ownCh = "", nil
@@ -93,6 +95,7 @@ func (q *Queue) Claim(parent context.Context, n Node, keep bool) (*Hold, error) 
 		h.Stop(nil)
 		return nil, err
 	}
+	h.Stat = *st
 	if owner := q.Conn.SessionID(); st.EphemeralOwner != owner {
 		h.Stop(nil)
 		return nil, fmt.Errorf("%s: node %s carries our id but belongs to session 0x%x, not ours (0x%x)",
@@ -105,7 +108,6 @@ func (q *Queue) Claim(parent context.Context, n Node, keep bool) (*Hold, error) 
 		}
 		return nil, ErrInDoubt
 	}
-	h.Stat = *st
 	h.wg.Add(2)
 	go h.watchState()
 	go h.watchNode()
@@ -123,7 +125,7 @@ func (h *Hold) Stop(cause error) error {
 		h.remove()
 		h.wg.Wait()
 		if h.ch != nil && !errors.Is(context.Cause(h.ctx), h.errs.NodeDeleted) {
-			h.q.ownPath, h.q.ownCh = h.Path, h.ch
+			h.q.ownPath, h.q.ownCh, h.q.ownCzxid = h.Path, h.ch, h.Stat.Czxid
 		}
 	})
 	return context.Cause(h.ctx)

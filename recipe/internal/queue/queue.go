@@ -57,9 +57,12 @@ type Queue struct {
 
 	// The watch on our node left by the last hold, still armed: the next
 	// claim of the same node reuses it rather than set another (each would
-	// stay registered until the node goes).
-	ownPath string
-	ownCh   <-chan zk.Event
+	// stay registered until the node goes). ownCzxid tells that node from a
+	// later one of the same path (a directory deleted and made again
+	// restarts its sequence), whose claim needs a watch of its own.
+	ownPath  string
+	ownCh    <-chan zk.Event
+	ownCzxid int64
 }
 
 func (q *Queue) acl() []zk.ACL {
