@@ -8,6 +8,7 @@ func cases() []conformanceCase {
 		multiCases,
 		watchCases,
 		sessionCases,
+		sessionWireCases,
 		aclCases,
 		extCases,
 		treeCases,

@@ -67,8 +67,9 @@
 //     counting into zookeeper_stats nodes is done), read-only mode, super
 //     digest, x509, SASL mechanisms other than DIGEST-MD5, local sessions,
 //     throttling, per-IP connection limits.
-//     Among four-letter words only srvr answers; the others get the "not in
-//     the whitelist" line, as with the default whitelist.
+//     Among four-letter words only srvr answers; the others (the telnet
+//     close sequence too) get the "not in the whitelist" line, as with the
+//     default whitelist.
 //   - Auth replies are sent in order with the other replies; a real server
 //     answers them at once, so they may overtake earlier replies.
 //   - whoAmI lists ip first, then the credentials in the order they were

@@ -116,7 +116,12 @@ func (s *Server) handle(c *conn, r *request) {
 	if c.detached || c.sess == nil {
 		return
 	}
-	s.touch(c.sess)
+	// Auth and SASL packets are answered on the real server's I/O thread
+	// (ZooKeeperServer.processPacket) and never reach submitRequest, which
+	// is where every other request, pings included, touches the session.
+	if r.op != proto.OpAuth && r.op != proto.OpSASL {
+		s.touch(c.sess)
+	}
 	s.log.Debug("testserver: request", "conn", c.id, "session", sid(c.sess.id), "xid", r.xid, "op", r.op)
 
 	if q := s.failNext[r.op]; len(q) > 0 {

@@ -488,16 +488,20 @@ var fourLetterWords = map[string]bool{
 	"wchc": true, "wchp": true, "wchs": true,
 }
 
+// telnetClose is the control sequence telnet sends when it closes. The real
+// server knows it as the command "telnet close", which is not on the
+// default whitelist either: it gets the same refusal as the other words.
+const telnetClose = 0xfff4fffd
+
 // fourLetterWord answers a four-letter word sent instead of a first frame
 // length, and reports whether it did (the connection is then done).
 func (s *Server) fourLetterWord(c *conn, v uint32) bool {
-	if v == 0xfff4fffd { // telnet close
-		return true
-	}
 	var w [4]byte
 	binary.BigEndian.PutUint32(w[:], v)
 	word := string(w[:])
-	if !fourLetterWords[word] {
+	if v == telnetClose {
+		word = "telnet close"
+	} else if !fourLetterWords[word] {
 		return false
 	}
 	if c.l.blackhole.Load() {

@@ -75,8 +75,9 @@ func (s *Server) untilNextSweep() time.Duration {
 	return max(time.Until(s.start.Add(time.Duration(s.tracker.next)*time.Millisecond)), 0)
 }
 
-// touch moves a session to the bucket its timeout gives from now: any packet
-// received on its connection does this.
+// touch moves a session to the bucket its timeout gives from now: every
+// request received on its connection does this, but for auth and SASL
+// packets (see handle).
 func (s *Server) touch(sess *session) { s.tracker.update(sess, s.elapsedMs()) }
 
 // sweepSessions expires every due bucket, one tick at a time.

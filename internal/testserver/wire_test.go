@@ -187,6 +187,9 @@ func TestFourLetterWords(t *testing.T) {
 		t.Fatalf("srvr: %q", out)
 	}
 	eq(t, "ruok", word("ruok"), "ruok is not executed because it is not in the whitelist.\n")
+	// The telnet close sequence is a known command, "telnet close", and is
+	// not whitelisted either.
+	eq(t, "telnet close", word("\xff\xf4\xff\xfd"), "telnet close is not executed because it is not in the whitelist.\n")
 	// An unknown word is a frame length out of range: closed, nothing said.
 	eq(t, "unknown word", word("abcd"), "")
 }
