@@ -190,6 +190,38 @@ func TestLockCtxEndLeavesNoNode(t *testing.T) {
 	require.Empty(t, children(srv))
 }
 
+// TestLockTimeoutsReuseOneWatch: a caller that tries to lock with a short
+// ctx again and again, while another holds the lock, sets one watch on the
+// holder's node, not one more per try (each would stay registered on the
+// handle until the holder's node changed); the watch still wakes it.
+func TestLockTimeoutsReuseOneWatch(t *testing.T) {
+	srv := testserver.Start(t)
+	m1, m2 := newMutex(t, connect(t, srv)), newMutex(t, connect(t, srv))
+	require.NoError(t, m1.Lock(testCtx(t)))
+	var watches atomic.Int32
+	first := make(chan struct{})
+	lock.SetHooks(m2, func(string) {
+		if watches.Add(1) == 1 {
+			close(first)
+		}
+	}, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := lockAsync(ctx, m2.Lock)
+	recv(t, first, "the second locker to wait")
+	cancel()
+	require.ErrorIs(t, recv(t, errc, "Lock to return"), context.Canceled)
+	for range 20 {
+		dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		require.ErrorIs(t, m2.Lock(dctx), context.DeadlineExceeded)
+		dcancel()
+	}
+	require.Equal(t, int32(1), watches.Load(), "watches set on the holder's node by 21 tries")
+	errc = lockAsync(testCtx(t), m2.Lock)
+	require.NoError(t, m1.Unlock(testCtx(t)))
+	require.NoError(t, recv(t, errc, "Lock to return once the holder unlocked"))
+	require.NoError(t, m2.Unlock(testCtx(t)))
+}
+
 func TestLostOnDisconnect(t *testing.T) {
 	srv := testserver.Start(t)
 	conn := connect(t, srv)

@@ -63,6 +63,57 @@ type Queue struct {
 	ownPath  string
 	ownCh    <-chan zk.Event
 	ownCzxid int64
+
+	// The watch on a predecessor left by a WaitTurn whose ctx ended, still
+	// armed: the next WaitTurn that waits for the same node reuses it. A
+	// caller that tries to lock with a short ctx again and again would
+	// otherwise leave one more watch registered on the handle each time,
+	// until that node changes.
+	predPath  string
+	predCh    <-chan zk.Event
+	predCzxid int64
+}
+
+// predWatch returns a watch on the predecessor at path, and the node's
+// czxid: the watch a WaitTurn left armed if it is still the watch of that
+// node, else a new one. ok is false when the node is gone meanwhile: look
+// again.
+func (q *Queue) predWatch(ctx context.Context, path string) (ch <-chan zk.Event, czxid int64, ok bool, err error) {
+	if q.predPath == path && q.predCh != nil {
+		old, oldCzxid := q.predCh, q.predCzxid
+		q.predPath, q.predCh = "", nil
+		select {
+		case <-old:
+			return nil, 0, false, nil // it fired: the node changed or went
+		default:
+		}
+		_, st, err := q.Conn.Get(ctx, path)
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+			return nil, 0, false, nil // its event is on its way
+		case err != nil:
+			q.predPath, q.predCh = path, old // not known yet: keep it
+			return nil, 0, false, err
+		case st.Czxid == oldCzxid:
+			return old, oldCzxid, true, nil
+		}
+		// Another node of the same path (the directory was made again):
+		// the old watch is of a node that is gone.
+	}
+	// GetW, not ExistsW: it sets no watch on a node that is already gone,
+	// so nothing is left registered for a path that will never be created
+	// again.
+	_, st, ch, err := q.Conn.GetW(ctx, path)
+	switch {
+	case errors.Is(err, zk.ErrNoNode):
+		return nil, 0, false, nil
+	case err != nil:
+		return nil, 0, false, err
+	}
+	if q.OnWatch != nil {
+		q.OnWatch(path)
+	}
+	return ch, st.Czxid, true, nil
 }
 
 func (q *Queue) acl() []zk.ACL {
@@ -234,22 +285,15 @@ func (q *Queue) WaitTurn(ctx context.Context) (Node, error) {
 			return nodes[mine], nil
 		}
 		path := q.Dir + "/" + pred.Name
-		// GetW, not ExistsW: it sets no watch on a node that is already
-		// gone, so nothing is left registered for a path that will never
-		// be created again.
-		_, _, ch, err := q.Conn.GetW(ctx, path)
+		ch, czxid, ok, err := q.predWatch(ctx, path)
 		switch {
-		case err == nil:
-		case errors.Is(err, zk.ErrNoNode): // gone already: look again
-			continue
-		default:
+		case err != nil:
 			if err := Retry(ctx, q.Conn, err, &attempt); err != nil {
 				return Node{}, err
 			}
 			continue
-		}
-		if q.OnWatch != nil {
-			q.OnWatch(path)
+		case !ok: // gone already: look again
+			continue
 		}
 		select {
 		case ev := <-ch:
@@ -260,6 +304,7 @@ func (q *Queue) WaitTurn(ctx context.Context) (Node, error) {
 				q.OnWake(ev)
 			}
 		case <-ctx.Done():
+			q.predPath, q.predCh, q.predCzxid = path, ch, czxid // still armed: the next WaitTurn may use it
 			return Node{}, ctx.Err()
 		}
 	}
