@@ -34,11 +34,13 @@
 //
 // The server gives the session an id and a password and negotiates its
 // timeout T. The handle pings when it has sent nothing for T/3, declares the
-// link lost after 2T/3 without a packet, bounds each dial and handshake by
-// T divided by the number of servers, and, when no server has accepted the
-// session within T of the last packet received, declares the session
-// expired itself: a partitioned client must not go on believing it holds
-// ephemeral nodes the ensemble has dropped (WithLocalExpiry changes this).
+// link lost after 2T/3 without a reply (a watch notification does not
+// count: it says nothing of whether the server still hears the handle),
+// bounds each dial and handshake by T divided by the number of servers,
+// and, when no server has accepted the session within T of the last reply
+// received, declares the session expired itself: a partitioned client must
+// not go on believing it holds ephemeral nodes the ensemble has dropped
+// (WithLocalExpiry changes this).
 //
 // The states are NOT_CONNECTED, CONNECTING, CONNECTED, CONNECTED_READ_ONLY,
 // AUTH_FAILED and CLOSED; the last two are terminal. A lost link moves the
@@ -74,7 +76,8 @@
 // SyncConnected event sees them (the watch is registered again before that
 // read is served). A stream holds at most WithWatchBuffer events for a
 // reader that falls behind; past that it ends with ErrWatchOverflow instead
-// of growing or dropping events. RemoveWatches and PersistentWatch.Remove
+// of growing without bound or dropping events unannounced. RemoveWatches and
+// PersistentWatch.Remove
 // remove watches on the server and in the handle.
 //
 // # Chroot
@@ -94,17 +97,20 @@
 // ErrBadConnString, ErrInvalidPath, ErrInvalidArgument and ErrTooLarge
 // (a request over the server's default 1 MiB jute.maxbuffer, refused before
 // it is sent), and ErrReplyTooLarge (a reply above the handle's frame limit,
-// WithMaxFrameSize: that call fails, the connection goes on). Every
-// message starts "zk: ". IsRetryable tells the errors
+// WithMaxFrameSize: that call fails, the connection goes on); ErrProtocol is
+// wrapped by the error of a connection dropped because the server broke the
+// protocol. Every message starts "zk: ". IsRetryable tells the errors
 // after which the same call may succeed; a create that failed with
 // ErrConnectionLoss may nevertheless have happened.
 //
 // # Context
 //
 // Every operation takes a context.Context first. Requests are pipelined on
-// one connection, many per write. Cancelling a call's context returns
-// ctx.Err() at once and forgets its reply; the session and the connection go
-// on. On a lost connection every request in flight fails with
+// one connection, many per write. Cancelling a call's context makes it
+// return at once with an *OpError that wraps ctx.Err() ("zk: get /a: context
+// canceled"), and its reply is ignored; the session and the connection go
+// on. As after ErrConnectionLoss, the request may have been sent and applied
+// all the same. On a lost connection every request in flight fails with
 // ErrConnectionLoss: nothing is retried behind the application's back. The
 // lifetime of the handle ends with Close, not with a context.
 package zk

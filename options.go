@@ -148,8 +148,10 @@ func WithStateListener(fn func(StateChange)) Option {
 	return optionFunc(func(c *config) { c.listeners = append(c.listeners, fn) })
 }
 
-// WithLogger sets the logger: state changes at Info, packets at Debug.
-// Default: discard.
+// WithLogger sets the logger: state changes and moves between servers at
+// Info; failed connection attempts and watch events at Debug; a discarded
+// oversized reply, an overflowed persistent watch and a failed internal
+// request at Warn. Packets are not logged. Default: discard.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) { c.logger = l })
 }
@@ -233,9 +235,10 @@ func WithReadOnly(allow bool) Option {
 // server the handle, still without a server, declares its session expired
 // itself. The ensemble expires the session after the session timeout T
 // without hearing from the client, so a handle that waits longer may go on
-// believing in ephemeral nodes that are gone; a shorter wait is not
-// allowed. d < 0 turns local expiry off: the handle then learns of expiry
-// only from a server, which during a partition may be never. Default T.
+// believing in ephemeral nodes that are gone; a d between 0 and T counts as
+// T (the handle never declares expiry sooner). d < 0 turns local expiry
+// off: the handle then learns of expiry only from a server, which during a
+// partition may be never. Default T.
 func WithLocalExpiry(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.localExpiry = d })
 }
@@ -251,8 +254,9 @@ func WithWatchBuffer(n int) Option {
 
 // WithTLS makes every connection TLS, for servers' secureClientPort. The
 // server's certificate is verified against cfg (its RootCAs, or the
-// system's; a nil cfg means the defaults); ServerName defaults to the host of the address dialed. Only
-// cfg.InsecureSkipVerify turns verification off. Default: plain TCP.
+// system's; a nil cfg means the defaults); ServerName defaults to the host
+// of the address dialed. Only cfg.InsecureSkipVerify turns verification
+// off. Default: plain TCP.
 func WithTLS(cfg *tls.Config) Option {
 	return optionFunc(func(c *config) {
 		if cfg == nil {

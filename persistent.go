@@ -40,10 +40,11 @@ const (
 // EventDisconnected, changes may have happened that the stream will never
 // report, so an application that needs every change reads the state again
 // after the following EventSyncConnected. That event comes once the server
-// has the watch again, so every change after it is reported. Nothing is ever dropped: events
-// wait in a buffer of at most the WithWatchBuffer limit; a reader that falls
-// further behind gets ErrWatchOverflow after the buffered events, and the
-// watch is removed.
+// has the watch again, so every change after it is reported. Nothing is
+// dropped silently: events wait in a buffer of at most the WithWatchBuffer
+// limit; a reader that falls further behind gets ErrWatchOverflow after the
+// buffered events (the event that did not fit, and any later one, is not
+// delivered), and the watch is removed.
 type PersistentWatch struct {
 	c          *Conn
 	path       string // the caller's path
@@ -146,9 +147,10 @@ func (w *PersistentWatch) Buffered() int {
 	return len(w.queue) - w.head
 }
 
-// Remove removes the watch: the stream ends with ErrWatchRemoved after the
-// events already buffered. The server is asked to drop its watch unless
-// another watch of this handle needs the same server watch.
+// Remove removes the watch: after the events already buffered, the stream
+// delivers an EventPersistentWatchRemoved event and then ends with
+// ErrWatchRemoved. The server is asked to drop its watch unless another
+// watch of this handle needs the same server watch.
 func (w *PersistentWatch) Remove(ctx context.Context) error {
 	c := w.c
 	if ctx == nil {

@@ -9,7 +9,7 @@
 // Sessions expire by the bucket strategy of the real server's
 // SessionTrackerImpl. Several listening addresses over one tree stand in for
 // an ensemble. Where real servers differ between releases, it answers as a
-// standalone Apache ZooKeeper 3.8 server does (PROTOCOL.md §18 first).
+// standalone Apache ZooKeeper 3.8 server does.
 //
 // # Concurrency
 //

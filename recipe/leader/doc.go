@@ -23,33 +23,32 @@
 //   - by default, as soon as the handle leaves CONNECTED (Disconnected):
 //     the session may be about to expire, and once it does another
 //     candidate will lead. With T the session timeout, the client gives up
-//     a silent link 2T/3 after it last heard from the server and sends
-//     something at least every T/3; the ensemble expires a session only T
-//     after it last heard from the client. So the old leader's context is
-//     cancelled before a new leader can be elected: by about T/3 when the
-//     handle carries no notifications of other watches, by less when one
-//     reaches it just before the link goes silent;
+//     a link 2T/3 after the server's last reply (watch notifications do not
+//     count) and sends something at least every T/3; the ensemble expires
+//     a session only T after it last heard from the client. So the old
+//     leader's context is cancelled before a new leader can be elected, by
+//     about T/3;
 //   - with Config.KeepOnDisconnect, only when the session ends (Expired,
-//     Closed) or the node is deleted. This rides out short network blips
-//     without a change of leader, at a price: a partitioned leader goes on
-//     believing it leads after the ensemble expired its session and elected
-//     another, until its handle learns of the expiry (from a server when it
-//     reconnects, or by local expiry about T after it last heard from one;
-//     never, with local expiry turned off);
+//     Closed, AuthFailed) or the node is deleted. This rides out short
+//     network blips without a change of leader, at a price: a partitioned
+//     leader goes on believing it leads after the ensemble expired its
+//     session and elected another, until its handle learns of the expiry
+//     (from a server when it reconnects, or by local expiry about T after
+//     it last heard from one; never, with local expiry turned off);
 //   - always when the candidate's node is deleted (by an operator, say, or
 //     by the session's end when another process closed the session while
-//     this handle was connected),
-//     when the session expires or the handle is closed, and when Run's own
-//     context ends.
+//     this handle was connected), when the session expires, the handle is
+//     closed or its credentials are rejected, and when Run's own context
+//     ends.
 //
 // context.Cause on the lead context says which (ErrDisconnected,
-// ErrNodeDeleted, an error wrapping zk.ErrSessionExpired or zk.ErrClosed,
-// or Run's context's error). After a disconnection, Run contests again as
-// soon as the handle reconnects: if its node is still there and still the
-// lowest, it leads again (OnGained, lead are called again); if the session
-// expired, Run returns an error wrapping zk.ErrSessionExpired, and a new
-// session (see package recipe/session) must start a new candidate, which
-// joins at the back of the queue.
+// ErrNodeDeleted, an error wrapping zk.ErrSessionExpired, zk.ErrClosed or
+// zk.ErrAuthFailed, or Run's context's error). After a disconnection, Run
+// contests again as soon as the handle reconnects: if its node is still
+// there and still the lowest, it leads again (OnGained, lead are called
+// again); if the session expired, Run returns an error wrapping
+// zk.ErrSessionExpired, and a new session (see package recipe/session) must
+// start a new candidate, which joins at the back of the queue.
 //
 // # Limits, and fencing
 //

@@ -31,19 +31,20 @@
 // moment the hold is no longer certain, and Err says why:
 //
 //   - ErrDisconnected: the handle left CONNECTED (by default). With T the
-//     session timeout, the client gives up a silent link 2T/3 after it last
-//     heard from the server and sends something at least every T/3; the
-//     ensemble expires the session, releasing the lock to the next waiter,
-//     only T after it last heard from the client. So the holder hears of
-//     the doubt before anyone else can get the lock: by about T/3 when the
-//     handle carries no notifications of other watches;
-//   - an error wrapping zk.ErrSessionExpired or zk.ErrClosed: the session
-//     ended. With Config.KeepOnDisconnect, only this and a deleted node end
-//     a hold: a partitioned holder then goes on believing it holds the lock
-//     after the ensemble expired its session and gave the lock to another,
-//     until its handle learns of the expiry (from a server when it
-//     reconnects, or by local expiry about T after it last heard from one;
-//     never, with local expiry turned off);
+//     session timeout, the client gives up a link 2T/3 after the server's
+//     last reply (watch notifications do not count) and sends something at
+//     least every T/3; the ensemble expires the session, releasing the lock
+//     to the next waiter, only T after it last heard from the client. So
+//     the holder hears of the doubt before anyone else can get the lock, by
+//     about T/3;
+//   - an error wrapping zk.ErrSessionExpired, zk.ErrClosed or
+//     zk.ErrAuthFailed: the session ended (expired, closed, or its
+//     credentials rejected). With Config.KeepOnDisconnect, only this and a
+//     deleted node end a hold: a partitioned holder then goes on believing
+//     it holds the lock after the ensemble expired its session and gave the
+//     lock to another, until its handle learns of the expiry (from a server
+//     when it reconnects, or by local expiry about T after it last heard
+//     from one; never, with local expiry turned off);
 //   - ErrNodeDeleted: the lock node was deleted: by someone, or by the
 //     end of the session itself when another process closed it while this
 //     handle was connected (the deletion can reach the handle before the

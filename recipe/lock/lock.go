@@ -125,9 +125,11 @@ func (m *Mutex) begin() bool {
 }
 
 // Lock waits until the lock is held, ctx ends, or the session ends. When
-// ctx ends it returns ctx's error, having deleted the node it queued with;
-// when the session ends, an error wrapping zk.ErrSessionExpired (or
-// zk.ErrClosed); after Close, ErrClosed. Once Lock returned nil, watch
+// ctx ends it deletes the node it queued with (trying for at most one
+// session timeout; a node it could not delete is taken up by the next
+// Lock, or goes with the session) and returns ctx's error; when the session
+// ends, an error wrapping zk.ErrSessionExpired (or zk.ErrClosed,
+// zk.ErrAuthFailed); after Close, ErrClosed. Once Lock returned nil, watch
 // Lost. Goroutines sharing the Mutex wait for each other first, as with
 // sync.Mutex: a Lock while the Mutex is held (even lost, until Unlock)
 // waits.
@@ -275,7 +277,8 @@ func (m *Mutex) Lost() <-chan struct{} {
 
 // Err returns nil while the lock is held and certain, why the hold was lost
 // once Lost is closed (ErrDisconnected, ErrNodeDeleted, an error wrapping
-// zk.ErrSessionExpired or zk.ErrClosed), and ErrNotHeld without a hold.
+// zk.ErrSessionExpired, zk.ErrClosed or zk.ErrAuthFailed), and ErrNotHeld
+// without a hold.
 func (m *Mutex) Err() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

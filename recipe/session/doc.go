@@ -1,7 +1,8 @@
 // Package session keeps an application supplied with ZooKeeper sessions:
 // a Supervisor owns a *zk.Conn and, when its session ends (expired,
-// rejected credentials), opens a new one, tells the application, and runs
-// the application's function again on the new session.
+// rejected credentials, or the handle closed by the application), opens a
+// new one, tells the application, and runs the application's function
+// again on the new session.
 //
 // A zk.Conn whose session expired is dead, by design: its ephemeral nodes,
 // watches and leaderships are gone, and pretending otherwise is how
