@@ -71,6 +71,8 @@ func TestBadInputOperationsNoIO(t *testing.T) {
 	require.NoError(t, err)
 
 	var nilCtx context.Context
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
 	big := make([]byte, 1<<20)
 	half := make([]byte, 600<<10)
 	longPath := "/" + strings.Repeat("p", 1<<20)
@@ -243,6 +245,21 @@ func TestBadInputOperationsNoIO(t *testing.T) {
 		{"multiRead: nil *GetDataOp", zk.ErrInvalidArgument, multiRead((*zk.GetDataOp)(nil))},
 		{"multiRead: nil *GetChildrenOp", zk.ErrInvalidArgument, multiRead(zk.GetDataOp{Path: "/a"}, (*zk.GetChildrenOp)(nil))},
 
+		// A context that has already ended: nothing is sent, so nothing
+		// can be applied after the caller was told the call failed.
+		{"create: ended context", context.Canceled, func() error {
+			_, err := c.Create(ended, "/ended", nil, zk.CreatePersistent, okACL)
+			return err
+		}},
+		{"set: ended context", context.Canceled, func() error { _, err := c.Set(ended, "/a", nil, -1); return err }},
+		{"delete: ended context", context.Canceled, func() error { return c.Delete(ended, "/a", -1) }},
+		{"multi: ended context", context.Canceled, func() error {
+			_, err := c.Multi(ended, zk.CreateOp{Path: "/ended", ACL: okACL})
+			return err
+		}},
+		{"get: ended context", context.Canceled, func() error { _, _, err := c.Get(ended, "/a"); return err }},
+		{"sync: ended context", context.Canceled, func() error { return c.Sync(ended, "/a") }},
+
 		// Other arguments.
 		{"reconfig: newMembers with joining", zk.ErrInvalidArgument, func() error {
 			_, _, err := c.Reconfig(ctx, "server.4=127.0.0.1:1:2;3", "", "server.1=127.0.0.1:1:2;3", -1)
@@ -264,6 +281,10 @@ func TestBadInputOperationsNoIO(t *testing.T) {
 	require.Equal(t, zk.StateConnected, c.State(), "a bad call disturbed the session")
 	_, _, err = c.Get(ctx, "/a")
 	require.NoError(t, err, "the handle still works")
+	// A request written would have been answered before that Get: the
+	// calls with an ended context created nothing.
+	_, _, err = c.Get(ctx, "/ended")
+	require.ErrorIs(t, err, zk.ErrNoNode, "a call with an ended context was sent and applied")
 }
 
 // TestBadInputOptionsNoIO: nil and bad options fail New and Connect before

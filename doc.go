@@ -110,7 +110,8 @@
 // return at once with an *OpError that wraps ctx.Err() ("zk: get /a: context
 // canceled"), and its reply is ignored; the session and the connection go
 // on. As after ErrConnectionLoss, the request may have been sent and applied
-// all the same. On a lost connection every request in flight fails with
-// ErrConnectionLoss: nothing is retried behind the application's back. The
-// lifetime of the handle ends with Close, not with a context.
+// all the same; a call whose context has already ended sends nothing. On a
+// lost connection every request in flight fails with ErrConnectionLoss:
+// nothing is retried behind the application's back. The lifetime of the
+// handle ends with Close, not with a context.
 package zk

@@ -180,6 +180,12 @@ func (c *Conn) do(ctx context.Context, r *request) error {
 		c.putRequest(r)
 		return fmt.Errorf("%w: %d bytes, the server accepts at most %d", ErrTooLarge, len(r.buf)-4, maxRequestFrame)
 	}
+	if err := ctx.Err(); err != nil {
+		// A call whose ctx has already ended is not sent: once queued it
+		// could be applied after the caller was told it failed.
+		c.putRequest(r)
+		return err
+	}
 	c.mu.Lock()
 	if c.closeRequested || c.state.terminal() {
 		err := c.closeErr
