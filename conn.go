@@ -106,7 +106,8 @@ func (l *link) fail(err error) {
 	})
 }
 
-// errExpired and errAuthFailed end the loop.
+// errLinkAuthFailed is a link's end when the server rejected the
+// credentials; it ends the loop in AUTH_FAILED.
 var errLinkAuthFailed = errors.New("zk: the server rejected the credentials")
 
 // New returns a handle that connects in the background. It returns at once,

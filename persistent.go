@@ -107,7 +107,8 @@ func (w *PersistentWatch) signal() {
 // Next returns the next event, waiting for one until ctx ends. After the
 // stream ended it returns, once the buffered events are read, the error
 // that ended it: ErrWatchRemoved, ErrWatchOverflow, ErrSessionExpired,
-// ErrClosed or ErrAuthFailed.
+// ErrClosed or ErrAuthFailed. If ctx ends first it returns an *OpError
+// wrapping ctx.Err(), and the stream goes on.
 func (w *PersistentWatch) Next(ctx context.Context) (Event, error) {
 	if ctx == nil {
 		return Event{}, &OpError{Op: "watch next", Path: w.path, Err: fmt.Errorf("%w: nil context", ErrInvalidArgument)}
@@ -135,7 +136,7 @@ func (w *PersistentWatch) Next(ctx context.Context) (Event, error) {
 		select {
 		case <-w.wake:
 		case <-ctx.Done():
-			return Event{}, ctx.Err()
+			return Event{}, &OpError{Op: "watch next", Path: w.path, Err: ctx.Err()}
 		}
 	}
 }

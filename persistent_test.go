@@ -299,3 +299,20 @@ func TestPersistentWatchOverflowOnSessionEventIsRemoved(t *testing.T) {
 	require.ErrorIs(t, c.CheckWatches(ctx, "/o", zk.WatcherAny), zk.ErrNoWatcher, "the overflowed watch was set again on the new connection")
 	require.ErrorIs(t, w.Remove(ctx), zk.ErrNoWatcher, "the overflowed watch is still registered")
 }
+
+// TestPersistentWatchNextContextEnds: a Next whose context ends returns an
+// error that names the call and wraps the context's; the stream goes on.
+func TestPersistentWatchNextContextEnds(t *testing.T) {
+	srv := startServer(t, 1)
+	c := connect(t, srv.ConnString())
+	w, err := c.AddWatch(testCtx(t), "/q", zk.AddWatchModePersistent)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = w.Next(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	require.EqualError(t, err, "zk: watch next /q: context canceled")
+	_, err = c.Create(testCtx(t), "/q", nil, zk.CreatePersistent, zk.OpenACL)
+	require.NoError(t, err)
+	require.Equal(t, zk.Event{Type: zk.EventNodeCreated, Path: "/q"}, nextEvent(t, w))
+}

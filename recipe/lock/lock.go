@@ -20,11 +20,11 @@ var (
 	ErrNodeDeleted = errors.New("lock: the lock node was deleted")
 	// ErrNotHeld is returned by Unlock (and Err) when the lock is not held.
 	ErrNotHeld = errors.New("lock: not held")
-	// ErrUnlocked is the cause of a hold ended by Unlock.
-	ErrUnlocked = errors.New("lock: unlocked")
-	// ErrClosed is returned by calls after Close, and is the cause of a
-	// hold ended by Close.
+	// ErrClosed is returned by calls after Close (Err included).
 	ErrClosed = errors.New("lock: closed")
+	// errUnlocked ends a hold's context when Unlock ends the hold; Err
+	// then says ErrNotHeld.
+	errUnlocked = errors.New("lock: unlocked")
 )
 
 // Config describes a lock.
@@ -254,7 +254,7 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 	if h == nil {
 		return ErrNotHeld
 	}
-	h.Stop(ErrUnlocked)
+	h.Stop(errUnlocked)
 	err := m.q.Cleanup(ctx)
 	<-m.sem
 	if err != nil && !queue.SessionEnded(err) {
@@ -264,8 +264,8 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 }
 
 // Lost returns a channel that is closed when the current hold is lost or in
-// doubt (see Err), or ended by Unlock. Without a hold it returns a closed
-// channel.
+// doubt (see Err), or ended by Unlock or Close (Err then returns ErrNotHeld
+// or ErrClosed). Without a hold it returns a closed channel.
 func (m *Mutex) Lost() <-chan struct{} {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -277,11 +277,14 @@ func (m *Mutex) Lost() <-chan struct{} {
 
 // Err returns nil while the lock is held and certain, why the hold was lost
 // once Lost is closed (ErrDisconnected, ErrNodeDeleted, an error wrapping
-// zk.ErrSessionExpired, zk.ErrClosed or zk.ErrAuthFailed), and ErrNotHeld
-// without a hold.
+// zk.ErrSessionExpired, zk.ErrClosed or zk.ErrAuthFailed), ErrNotHeld
+// without a hold (after Unlock, say), and ErrClosed after Close.
 func (m *Mutex) Err() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
 	if m.hold == nil {
 		return ErrNotHeld
 	}

@@ -309,8 +309,16 @@ func TestCloseReleases(t *testing.T) {
 
 	require.NoError(t, m3.Close()) // a waiter closes: its Lock returns
 	require.ErrorIs(t, recv(t, got3, "m3's Lock to return"), lock.ErrClosed)
+	lost1 := m1.Lost()
 	require.NoError(t, m1.Close()) // the holder closes: the lock is released
+	require.True(t, closed(lost1), "Close ends the hold")
+	require.ErrorIs(t, m1.Err(), lock.ErrClosed)
 	require.NoError(t, recv(t, got2, "m2 to get the lock"))
+	lost2 := m2.Lost()
+	require.NoError(t, m2.Unlock(testCtx(t)))
+	require.True(t, closed(lost2), "Unlock ends the hold")
+	require.ErrorIs(t, m2.Err(), lock.ErrNotHeld)
+	require.NoError(t, m2.Lock(testCtx(t)))
 	require.ErrorIs(t, m1.Lock(testCtx(t)), lock.ErrClosed)
 	require.NoError(t, m1.Close(), "Close is idempotent")
 	require.Len(t, children(srv), 1)
