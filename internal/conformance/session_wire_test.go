@@ -2,7 +2,9 @@ package conformance
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -145,7 +147,19 @@ func caseCloseSessionWire(t *testing.T, b backend) {
 	require.Empty(t, evs)
 	require.Zero(t, h.Err)
 	require.Equal(t, z+1, h.Zxid, "closeSession is a transaction")
-	c.expectEOF("after closeSession")
+	// Then the connection closes. The real server may answer the requests
+	// written behind the close before it does (seen once in a stress run:
+	// a 16-byte reply), or drop them; nothing else comes.
+	for {
+		fr, err := c.tryFrame()
+		if err != nil {
+			require.False(t, errors.Is(err, os.ErrDeadlineExceeded), "connection still open %v after closeSession", waitTime)
+			break
+		}
+		var rh proto.ReplyHeader
+		rh.Decode(proto.NewDecoder(fr))
+		require.Contains(t, []int32{3, proto.XidPing}, rh.Xid, "after closeSession: a frame that answers none of the requests behind it: %+v", rh)
+	}
 
 	again := rawDial(t, b.Addr())
 	body := again.handshakeRaw(proto.AppendFrame(nil, &proto.ConnectRequest{TimeOut: 5000, SessionID: c.sessionID, Passwd: c.passwd}))

@@ -23,6 +23,7 @@ func TestRegisterModel(t *testing.T) {
 		return porcupine.Operation{ClientId: client, Input: regInput{key: "r", set: true, expect: expect, data: data},
 			Output: regOutput{kind: kind, version: version}, Call: call, Return: ret}
 	}
+	bounded := func(op porcupine.Operation, ret int64) porcupine.Operation { op.Return = ret; return op }
 	get := func(client int, version int32, data string, call, ret int64) porcupine.Operation {
 		return porcupine.Operation{ClientId: client, Input: regInput{key: "r"},
 			Output: regOutput{kind: outRead, version: version, data: data}, Call: call, Return: ret}
@@ -47,6 +48,13 @@ func TestRegisterModel(t *testing.T) {
 			set(0, 0, "a", outUnknown, 0, 0, 0), get(1, 0, initialData, 20, 30), get(1, 1, "a", 40, 50)}, porcupine.Ok},
 		{"unknown write undone", []porcupine.Operation{
 			set(0, 0, "a", outUnknown, 0, 0, 0), get(1, 1, "a", 20, 30), get(1, 0, initialData, 40, 50)}, porcupine.Illegal},
+		// An unknown write whose latest time (boundUnknown) passed with the
+		// register unchanged may still never have happened: a later write
+		// from the old version can succeed.
+		{"bounded unknown write lost", []porcupine.Operation{
+			bounded(set(0, 0, "a", outUnknown, 0, 0, 0), 20), set(1, 0, "b", outOK, 1, 30, 40)}, porcupine.Ok},
+		{"bounded unknown write seen, then a write from the old version", []porcupine.Operation{
+			bounded(set(0, 0, "a", outUnknown, 0, 0, 0), 20), get(2, 1, "a", 22, 25), set(1, 0, "b", outOK, 1, 30, 40)}, porcupine.Illegal},
 		// Histories cut at isolated reads (cutAtIsolatedReads): a violation
 		// on either side of a cut, or across it, is still found.
 		{"write lost after an isolated read saw it", []porcupine.Operation{

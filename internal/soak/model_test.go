@@ -50,7 +50,7 @@ type regOutput struct {
 }
 
 func registerModel() porcupine.Model {
-	return porcupine.Model{
+	nm := porcupine.NondeterministicModel{
 		Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
 			by := map[string][]porcupine.Operation{}
 			for _, op := range h {
@@ -68,28 +68,44 @@ func registerModel() porcupine.Model {
 			}
 			return out
 		},
-		Init: func() any { return regState{version: 0, data: initialData} },
-		Step: func(state, input, output any) (bool, any) {
+		Init: func() []any { return []any{regState{version: 0, data: initialData}} },
+		Step: func(state, input, output any) []any {
 			s, in, out := state.(regState), input.(regInput), output.(regOutput)
 			if in.reset {
-				return true, in.state
+				return []any{in.state}
 			}
 			if !in.set {
-				return out.version == s.version && out.data == s.data, s
+				if out.version == s.version && out.data == s.data {
+					return []any{s}
+				}
+				return nil
 			}
 			match := s.version == in.expect
 			next := regState{version: s.version + 1, data: in.data}
 			switch out.kind {
 			case outOK:
-				return match && out.version == next.version, next
-			case outBad:
-				return !match, s
-			default: // unknown: applied if it could be, at the point chosen for it
-				if match {
-					return true, next
+				if match && out.version == next.version {
+					return []any{next}
 				}
-				return true, s
+			case outBad:
+				if !match {
+					return []any{s}
+				}
+			default:
+				// Unknown: the request may have been applied (if its
+				// version matched where it falls) or lost on the way. A
+				// model that applies it whenever it can is wrong whenever
+				// nothing else happened to the register during the whole
+				// window the Set can fall in: it then has to be applied,
+				// and a later Set that expected the old version (and
+				// succeeded, because the unknown one was lost) has no
+				// place (seen in a stress run of the 2-minute soak).
+				if match {
+					return []any{next, s}
+				}
+				return []any{s}
 			}
+			return nil
 		},
 		DescribeOperation: func(input, output any) string {
 			in, out := input.(regInput), output.(regOutput)
@@ -107,6 +123,7 @@ func registerModel() porcupine.Model {
 			return fmt.Sprintf("v%d %q", s.version, s.data)
 		},
 	}
+	return nm.ToModel()
 }
 
 // cutAtIsolatedReads splits one register's history where the state is known
