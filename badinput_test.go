@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 	"github.com/zkgo/zk"
@@ -51,6 +53,10 @@ func requireBad(t *testing.T, tc badCall) {
 	require.True(t, strings.HasPrefix(msg, "zk: "), "message %q does not start with \"zk: \"", msg)
 	require.NotContains(t, msg, "%!", "formatting accident in %q", msg)
 	require.NotContains(t, msg, "zk: zk:", "stuttering message %q", msg)
+	// The caller's bad input is quoted, not printed raw: a "\r" or an
+	// escape sequence in a path would rewrite the line on a terminal.
+	require.True(t, utf8.ValidString(msg), "message %q is not valid UTF-8", msg)
+	require.False(t, strings.ContainsFunc(msg, unicode.IsControl), "message %q has a control character", msg)
 }
 
 // embeddedOp and embeddedReadOp satisfy zk.Op and zk.ReadOp (through the
@@ -112,6 +118,10 @@ func TestBadInputOperationsNoIO(t *testing.T) {
 		{"sync: empty", zk.ErrInvalidPath, func() error { return c.Sync(ctx, "") }},
 		{"getAllChildrenNumber: double slash", zk.ErrInvalidPath, func() error { _, err := c.GetAllChildrenNumber(ctx, "//"); return err }},
 		{"getEphemerals: prefix without slash", zk.ErrInvalidPath, func() error { _, err := c.GetEphemerals(ctx, "a"); return err }},
+		// The prefix need not be a path ("/a/" is fine), but no node's path
+		// has these characters: refused as they are in a path.
+		{"getEphemerals: prefix with NUL", zk.ErrInvalidPath, func() error { _, err := c.GetEphemerals(ctx, "/a\x00"); return err }},
+		{"getEphemerals: prefix with invalid UTF-8", zk.ErrInvalidPath, func() error { _, err := c.GetEphemerals(ctx, "/\xc3"); return err }},
 		{"addWatch: trailing slash", zk.ErrInvalidPath, func() error { _, err := c.AddWatch(ctx, "/a/", zk.AddWatchModePersistent); return err }},
 		{"removeWatches: relative", zk.ErrInvalidPath, func() error { return c.RemoveWatches(ctx, "x", zk.WatcherAny) }},
 		{"checkWatches: empty component", zk.ErrInvalidPath, func() error { return c.CheckWatches(ctx, "/a//", zk.WatcherAny) }},
@@ -122,6 +132,8 @@ func TestBadInputOperationsNoIO(t *testing.T) {
 		{"get: private use", zk.ErrInvalidPath, func() error { _, _, err := c.Get(ctx, "/a\ue000"); return err }},
 		{"get: U+FFFE", zk.ErrInvalidPath, func() error { _, _, err := c.Get(ctx, "/a\ufffe"); return err }},
 		{"get: outside the BMP", zk.ErrInvalidPath, func() error { _, _, err := c.Get(ctx, "/a\U0001F600"); return err }},
+		{"get: carriage return", zk.ErrInvalidPath, func() error { _, _, err := c.Get(ctx, "/a\r/b"); return err }},
+		{"delete: escape sequence", zk.ErrInvalidPath, func() error { return c.Delete(ctx, "/a\x1b[2K", -1) }},
 		{"multi create: bad path", zk.ErrInvalidPath, multi(zk.CreateOp{Path: "/a/", ACL: okACL})},
 		{"multi set: bad path", zk.ErrInvalidPath, multi(zk.SetDataOp{Path: "", Version: -1})},
 		{"multi check: bad path", zk.ErrInvalidPath, multi(&zk.CheckOp{Path: "/a/./b", Version: -1})},

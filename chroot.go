@@ -45,6 +45,14 @@ func validatePath(path string, sequential bool) error {
 		}
 		rest = rest[i+1:]
 	}
+	return checkPathChars(path)
+}
+
+// checkPathChars refuses a path (or a path prefix) with a character
+// ZooKeeper does not allow in a path: a control character, a surrogate or
+// private-use character, U+FFF0 to U+FFFF, one outside the BMP, or bytes
+// that are not UTF-8.
+func checkPathChars(path string) error {
 	for i, r := range path {
 		if invalidPathRune(r) {
 			if _, size := utf8.DecodeRuneInString(path[i:]); r == utf8.RuneError && size == 1 {

@@ -3,6 +3,9 @@ package zk
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/zkgo/zk/internal/proto"
 )
@@ -121,7 +124,18 @@ func (e *OpError) Error() string {
 	if e.Path == "" {
 		return "zk: " + e.Op + ": " + msg
 	}
-	return "zk: " + e.Op + " " + e.Path + ": " + msg
+	return "zk: " + e.Op + " " + quoteIfUnprintable(e.Path) + ": " + msg
+}
+
+// quoteIfUnprintable returns s as it is, or quoted if it is not valid UTF-8
+// or has a character that does not print (a control character, say): a
+// caller's bad path must not put a "\r" or an escape sequence into a
+// message that may go to a terminal.
+func quoteIfUnprintable(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 func (e *OpError) Unwrap() error { return e.Err }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // DefaultPort is the port used for a host given without one.
@@ -81,9 +82,11 @@ func parseHost(h string) (string, error) {
 		if host == "" {
 			return "", fmt.Errorf("empty host name")
 		}
-		for i := 0; i < len(host); i++ {
-			c := host[i]
+		for i, c := range host {
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+				if _, size := utf8.DecodeRuneInString(host[i:]); c == utf8.RuneError && size == 1 {
+					return "", fmt.Errorf("host name is not valid UTF-8 at byte %d", i)
+				}
 				return "", fmt.Errorf("host name has a disallowed character %q", c)
 			}
 		}

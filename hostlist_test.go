@@ -79,6 +79,8 @@ func TestParseConnString(t *testing.T) {
 		{name: "space before port", in: "zk1 :2181", bad: `"zk1 :2181"`},
 		{name: "@ in hostname", in: "a@b", bad: `"a@b"`},
 		{name: "non-ASCII hostname", in: "zk\u00e9", bad: "\"zk\u00e9\""},
+		{name: "non-ASCII hostname names the character", in: "zk\u00e9", bad: "disallowed character 'é'"},
+		{name: "invalid UTF-8 in the hostname", in: "zk\xff", bad: `host "zk\xff": host name is not valid UTF-8 at byte 2`},
 		{name: "chroot with trailing slash", in: "zk1/a/", bad: `chroot "/a/"`},
 		{name: "chroot with leading empty component", in: "zk1//a", bad: `chroot "//a"`},
 		{name: "chroot //", in: "zk1//", bad: `chroot "//"`},

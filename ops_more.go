@@ -40,7 +40,8 @@ func explainUnimplemented(opcode int32, err error) error {
 
 // GetEphemerals lists the session's ephemeral nodes whose paths start with
 // prefix ("/" or "" for all), as full paths (ZooKeeper 3.6+). The prefix is
-// a plain string prefix, not a path: "/a" matches "/ab".
+// a plain string prefix, not a path: "/a" matches "/ab" ("/a/" is allowed),
+// but it may not hold a character that no path may hold (ErrInvalidPath).
 func (c *Conn) GetEphemerals(ctx context.Context, prefix string) ([]string, error) {
 	if prefix == "" {
 		prefix = "/"
@@ -50,6 +51,9 @@ func (c *Conn) GetEphemerals(ctx context.Context, prefix string) ([]string, erro
 	}
 	if !strings.HasPrefix(prefix, "/") {
 		return nil, &OpError{Op: "getEphemerals", Path: prefix, Err: fmt.Errorf("%w: prefix %q does not start with '/'", ErrInvalidPath, prefix)}
+	}
+	if err := checkPathChars(prefix); err != nil {
+		return nil, &OpError{Op: "getEphemerals", Path: prefix, Err: err}
 	}
 	// With a chroot, the prefix "/" becomes the chroot itself: everything
 	// under it.

@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -130,7 +132,7 @@ func setupGet(*flag.FlagSet) runFunc {
 }
 
 func setupSet(fs *flag.FlagSet) runFunc {
-	version := fs.Int("version", int(zk.AnyVersion), "set only if the node's data version is `N` (-1: any)")
+	version := versionFlag(fs, "set only if the node's data version is `N` (-1: any)")
 	return func(ctx context.Context, s *session, args []string) error {
 		switch {
 		case len(args) < 2:
@@ -147,7 +149,7 @@ func setupSet(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return err
 		}
-		st, err := conn.Set(ctx, p, []byte(args[1]), int32(*version))
+		st, err := conn.Set(ctx, p, []byte(args[1]), *version)
 		if err != nil {
 			return err
 		}
@@ -205,6 +207,32 @@ func setupCreate(fs *flag.FlagSet) runFunc {
 	}
 }
 
+// versionFlag defines -version, a node version: an int32, as on the wire.
+// A value outside int32's range is refused rather than truncated (which
+// would make 4294967295 into -1, any version).
+func versionFlag(fs *flag.FlagSet, usage string) *int32 {
+	v := zk.AnyVersion
+	fs.Var((*int32Value)(&v), "version", usage)
+	return &v
+}
+
+// int32Value is a flag.Value for an int32.
+type int32Value int32
+
+func (v *int32Value) String() string { return strconv.Itoa(int(*v)) }
+
+func (v *int32Value) Set(s string) error {
+	n, err := strconv.ParseInt(s, 0, 32)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) {
+			return fmt.Errorf("out of range: want a number from %d to %d", math.MinInt32, math.MaxInt32)
+		}
+		return errors.New("parse error")
+	}
+	*v = int32Value(n)
+	return nil
+}
+
 // createMode is the mode for create's flags.
 func createMode(eph, seq, ctr bool, ttl time.Duration) (zk.CreateMode, error) {
 	switch {
@@ -232,7 +260,7 @@ func createMode(eph, seq, ctr bool, ttl time.Duration) (zk.CreateMode, error) {
 
 func setupDelete(fs *flag.FlagSet) runFunc {
 	recursive := fs.Bool("r", false, "delete the node's subtree too")
-	version := fs.Int("version", int(zk.AnyVersion), "delete only if the node's data version is `N` (-1: any)")
+	version := versionFlag(fs, "delete only if the node's data version is `N` (-1: any)")
 	return func(ctx context.Context, s *session, args []string) error {
 		if len(args) == 0 {
 			return usagef("missing PATH") // no default in the shell: too easy to slip
@@ -250,9 +278,9 @@ func setupDelete(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		if !*recursive {
-			return conn.Delete(ctx, p, int32(*version))
+			return conn.Delete(ctx, p, *version)
 		}
-		if *version != int(zk.AnyVersion) {
+		if *version != zk.AnyVersion {
 			// Check first, so that a wrong version deletes nothing. The
 			// final Delete checks again.
 			ok, st, err := conn.Exists(ctx, p)
@@ -261,11 +289,11 @@ func setupDelete(fs *flag.FlagSet) runFunc {
 				return err
 			case !ok:
 				return &zk.OpError{Op: "delete", Path: p, Err: zk.ErrNoNode}
-			case st.Version != int32(*version):
+			case st.Version != *version:
 				return &zk.OpError{Op: "delete", Path: p, Err: zk.ErrBadVersion}
 			}
 		}
-		return deleteTree(ctx, conn, p, int32(*version))
+		return deleteTree(ctx, conn, p, *version)
 	}
 }
 

@@ -159,6 +159,12 @@ func TestRunExitStatus(t *testing.T) {
 		{"extra argument", []string{"-server", cs, "stat", "/a", "/b"}, 2, "", `zk: stat: unexpected argument "/b"` + "\nusage: zk stat PATH\n"},
 		{"unknown flag", []string{"-server", cs, "ls", "-x", "/"}, 2, "", "zk: ls: flag provided but not defined: -x\nusage: zk ls PATH\n"},
 		{"bad flag value", []string{"-server", cs, "set", "/a", "v", "-version", "x"}, 2, "", `zk: set: invalid value "x" for flag -version`},
+		// A version out of int32's range is refused, not truncated: 2^32-1
+		// would become -1 (any version) and overwrite whatever is there.
+		{"version 2^32-1", []string{"-server", cs, "set", "/a", "v", "-version", "4294967295"}, 2, "", `zk: set: invalid value "4294967295" for flag -version: `},
+		{"version 2^31", []string{"-server", cs, "set", "/a", "v", "-version", "2147483648"}, 2, "", `zk: set: invalid value "2147483648" for flag -version: `},
+		{"delete version 2^32", []string{"-server", cs, "delete", "-version", "4294967296", "/a/b"}, 2, "", `zk: delete: invalid value "4294967296" for flag -version: `},
+		{"delete -r version 2^32-1", []string{"-server", cs, "delete", "-r", "-version", "4294967295", "/a"}, 2, "", `zk: delete: invalid value "4294967295" for flag -version: `},
 		{"flag conflict", []string{"-server", cs, "create", "-c", "-e", "/c"}, 2, "", "zk: create: -c does not go with -e, -s or -ttl\nusage: zk create"},
 		{"delete root", []string{"-server", cs, "delete", "-r", "/"}, 2, "", "zk: delete: refusing to delete / recursively\n"},
 		{"unknown command", []string{"frob"}, 2, "", "zk: unknown command \"frob\"\nusage: zk [-server CONNSTRING]"},

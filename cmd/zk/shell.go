@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -92,9 +93,12 @@ func readLines(in io.Reader) (lines <-chan string, err func() error, stop func()
 	var readErr error // written before ch is closed
 	go func() {
 		defer close(ch)
+		const maxLine = 2 << 20 // a line may carry up to 1 MiB of data
 		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 0, 64<<10), 2<<20) // a line may carry up to 1 MiB of data
+		sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+		n := 0
 		for sc.Scan() {
+			n++
 			select {
 			case ch <- sc.Text():
 			case <-done:
@@ -102,6 +106,9 @@ func readLines(in io.Reader) (lines <-chan string, err func() error, stop func()
 			}
 		}
 		readErr = sc.Err()
+		if errors.Is(readErr, bufio.ErrTooLong) {
+			readErr = fmt.Errorf("line %d is longer than %d MiB", n+1, maxLine>>20)
+		}
 	}()
 	return ch, func() error { return readErr }, sync.OnceFunc(func() { close(done) })
 }

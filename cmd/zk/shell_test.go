@@ -150,6 +150,17 @@ func TestShellStatusAndErrors(t *testing.T) {
 	}
 }
 
+// TestShellLongLine: a line over the 2 MiB limit ends the shell with an
+// error that says so (the lines before it ran), not with the scanner's
+// "token too long".
+func TestShellLongLine(t *testing.T) {
+	f := newFixture(t)
+	status, out, errOut := runScript(t, f, "ls /\nset /x "+strings.Repeat("a", 3<<20)+"\nls /\n")
+	require.Equal(t, exitError, status)
+	require.Equal(t, "zookeeper\n", out)
+	require.Equal(t, "zk: shell: reading input: line 2 is longer than 2 MiB\n", errOut)
+}
+
 func TestShellInteractive(t *testing.T) {
 	f := newFixture(t)
 	f.mkdirs(t, "/a", "/a/b")
