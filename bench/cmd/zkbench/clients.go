@@ -20,7 +20,7 @@ import (
 // nothing themselves, so every allocation counted is the library's.
 type client interface {
 	name() string
-	get(path string) error
+	get(path string) ([]byte, error)
 	create(path string, data []byte) error
 	del(path string) error
 	// getTimeout is get bounded by d; a call given up on that later
@@ -289,7 +289,10 @@ func (o *ours) name() string          { return "ours" }
 func (o *ours) counters() *ioCounters { return &o.ctr }
 func (o *ours) server() string        { return o.c.Server() }
 func (o *ours) close()                { o.c.Close() }
-func (o *ours) get(path string) error { _, _, err := o.c.Get(context.Background(), path); return err }
+func (o *ours) get(path string) ([]byte, error) {
+	d, _, err := o.c.Get(context.Background(), path)
+	return d, err
+}
 func (o *ours) del(path string) error { return o.c.Delete(context.Background(), path, zk.AnyVersion) }
 func (o *ours) create(path string, data []byte) error {
 	_, err := o.c.Create(context.Background(), path, data, zk.CreatePersistent, o.acl)
@@ -383,7 +386,10 @@ func (g *gozkClient) name() string          { return "go-zookeeper" }
 func (g *gozkClient) counters() *ioCounters { return &g.ctr }
 func (g *gozkClient) server() string        { return g.c.Server() }
 func (g *gozkClient) close()                { g.c.Close() }
-func (g *gozkClient) get(path string) error { _, _, err := g.c.Get(path); return err }
+func (g *gozkClient) get(path string) ([]byte, error) {
+	d, _, err := g.c.Get(path)
+	return d, err
+}
 func (g *gozkClient) del(path string) error { return g.c.Delete(path, -1) }
 func (g *gozkClient) create(path string, data []byte) error {
 	_, err := g.c.Create(path, data, 0, g.acl)

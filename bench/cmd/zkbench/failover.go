@@ -170,7 +170,7 @@ func (e *ensembleRun) failover(k clientKind, role string) (res foResult) {
 	if got := c.server(); got != addr {
 		return foResult{err: fmt.Errorf("client on %s, wanted %s", got, addr)}
 	}
-	if err := c.get(foPath); err != nil {
+	if _, err := c.get(foPath); err != nil {
 		return foResult{err: err}
 	}
 	var others []string

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -106,7 +108,10 @@ func (m *meter) end(s *sample) {
 	switch {
 	case m.proc:
 		if r, w, ok := procIO(); ok {
-			s.reads, s.writes = r-m.r-1, w-m.w // less the read of /proc/self/io itself
+			// Less the two read(2) calls of os.ReadFile in begin, made
+			// after its reading (the count shown excludes the read in
+			// progress, so end's own reads are not in r).
+			s.reads, s.writes = r-m.r-2, w-m.w
 		}
 	case m.ctr != nil:
 		s.writes = m.ctr.writes.Load() - m.w
@@ -118,9 +123,19 @@ func (m *meter) end(s *sample) {
 // made.
 type workload func(c client, g int) (int, error)
 
-func getWork(path string) workload {
-	return func(c client, _ int) (int, error) { return 1, c.get(path) }
+// getWork gets path and checks that the data is want (the raw client makes
+// the same check on every reply).
+func getWork(path string, want []byte) workload {
+	return func(c client, _ int) (int, error) {
+		d, err := c.get(path)
+		if err == nil && !bytes.Equal(d, want) {
+			err = errBadData
+		}
+		return 1, err
+	}
 }
+
+var errBadData = errors.New("get returned data other than the node's")
 
 // cdWork creates and deletes the goroutine's own node: two requests.
 func cdWork(paths []string, data []byte) workload {

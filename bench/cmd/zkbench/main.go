@@ -266,6 +266,24 @@ const (
 	cdPrefix = "/bench/cd/"
 )
 
+// getData is the data of getPath (payload bytes, not all equal, so that a
+// reply with the wrong bytes is noticed).
+func getData() []byte {
+	data := make([]byte, *payload)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	return data
+}
+
+// cdPath is the node of goroutine (or raw slot) g of client who in the
+// create+delete workload; the names are of equal length for every client,
+// so that each sends requests of the same size.
+func cdPath(who string, g int) string {
+	tag := map[string]string{cOurs: "o-", cGozk: "g-", cRaw: "r-"}[who]
+	return cdPrefix + tag + strconv.Itoa(g)
+}
+
 // setupTree makes /bench/get (payload bytes) and /bench/cd with a client of
 // ours.
 func setupTree(cs string) error {
@@ -275,10 +293,7 @@ func setupTree(cs string) error {
 	}
 	defer o.close()
 	ctx := context.Background()
-	data := make([]byte, *payload)
-	for i := range data {
-		data[i] = byte(i)
-	}
+	data := getData()
 	for _, p := range []string{"/bench", "/bench/cd", getPath, foPath, watchParent} {
 		if _, err := o.c.Create(ctx, p, nil, zk.CreatePersistent, zk.OpenACL); err != nil && !errors.Is(err, zk.ErrNodeExists) {
 			return err
@@ -317,20 +332,17 @@ func throughputPhase(name, connString string, version func() string) {
 	}()
 	rawAddr := firstHost(connString)
 	data := make([]byte, *payload)
+	getWant := getData()
 	n := *inflight
 	cdPaths := map[string][]string{}
-	for _, who := range []string{cOurs, cGozk} {
+	for _, who := range []string{cOurs, cGozk, cRaw} {
 		for g := range n {
-			cdPaths[who] = append(cdPaths[who], cdPrefix+who+"-"+strconv.Itoa(g))
+			cdPaths[who] = append(cdPaths[who], cdPath(who, g))
 		}
 	}
 	// Left over by an interrupted run?
 	for _, who := range []string{cOurs, cGozk, cRaw} {
-		for g := range n {
-			p := cdPrefix + who + "-" + strconv.Itoa(g)
-			if who == cRaw {
-				p = cdPrefix + "raw-" + strconv.Itoa(g)
-			}
+		for _, p := range cdPaths[who] {
 			cl[0].del(p)
 		}
 	}
@@ -345,15 +357,15 @@ func throughputPhase(name, connString string, version func() string) {
 		}
 		switch {
 		case workload == wSerial && who == cRaw:
-			s, err = runRaw(rawSpec{addr: rawAddr, inflight: 1, cycle: rawGetCycle(1, getPath), duration: d, maxOps: maxOps})
+			s, err = runRaw(rawSpec{addr: rawAddr, inflight: 1, cycle: rawGetCycle(1, getPath), getData: getWant, duration: d, maxOps: maxOps})
 		case workload == wGet64 && who == cRaw:
-			s, err = runRaw(rawSpec{addr: rawAddr, inflight: n, cycle: rawGetCycle(n, getPath), duration: d, maxOps: maxOps})
+			s, err = runRaw(rawSpec{addr: rawAddr, inflight: n, cycle: rawGetCycle(n, getPath), getData: getWant, duration: d, maxOps: maxOps})
 		case workload == wCD64 && who == cRaw:
-			s, err = runRaw(rawSpec{addr: rawAddr, inflight: n, cycle: rawCDCycle(n, cdPrefix, data), duration: d, maxOps: maxOps})
+			s, err = runRaw(rawSpec{addr: rawAddr, inflight: n, cycle: rawCDCycle(cdPaths[cRaw], data), duration: d, maxOps: maxOps})
 		case workload == wSerial:
-			s = runClient(c, 1, d, maxOps, getWork(getPath))
+			s = runClient(c, 1, d, maxOps, getWork(getPath, getWant))
 		case workload == wGet64:
-			s = runClient(c, n, d, maxOps, getWork(getPath))
+			s = runClient(c, n, d, maxOps, getWork(getPath, getWant))
 		case workload == wCD64:
 			s = runClient(c, n, d, maxOps, cdWork(cdPaths[who], data))
 		}

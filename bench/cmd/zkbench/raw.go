@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -26,7 +27,10 @@ type rawSpec struct {
 	// cycle[slot] is the sequence of frames a slot sends in turn (xid
 	// bytes patched at send); a stopping slot finishes its cycle first, so
 	// a create is always followed by its delete.
-	cycle    [][][]byte
+	cycle [][][]byte
+	// getData, if non-nil, is the data every reply must carry: the cycle
+	// is getData requests only.
+	getData  []byte
 	duration time.Duration
 	maxOps   int64
 	lat      []int64 // if non-nil (inflight 1), per-op latency in ns
@@ -105,10 +109,10 @@ func rawGetCycle(inflight int, path string) [][][]byte {
 	return c
 }
 
-func rawCDCycle(inflight int, prefix string, data []byte) [][][]byte {
-	c := make([][][]byte, inflight)
-	for i := range c {
-		p := prefix + "raw-" + strconv.Itoa(i)
+// rawCDCycle has slot i create and delete paths[i].
+func rawCDCycle(paths []string, data []byte) [][][]byte {
+	c := make([][][]byte, len(paths))
+	for i, p := range paths {
 		c[i] = [][]byte{rawCreateFrame(p, data), rawDeleteFrame(p)}
 	}
 	return c
@@ -318,6 +322,12 @@ func rawLoop(spec rawSpec) (rawResult, error) {
 			wantXid++
 			if code := int32(binary.BigEndian.Uint32(f[12:])); code != 0 {
 				return res, fmt.Errorf("raw client: server error %d", code)
+			}
+			// A getData reply: header, data (int32 length, bytes), Stat
+			// (68 bytes).
+			if want := spec.getData; want != nil && (fl != 16+4+len(want)+68 ||
+				int(int32(binary.BigEndian.Uint32(f[16:]))) != len(want) || !bytes.Equal(f[20:20+len(want)], want)) {
+				return res, errors.New("raw client: get returned data other than the node's")
 			}
 			slot := int(fifo[head])
 			head = (head + 1) % n
