@@ -78,6 +78,12 @@ type Conn struct {
 	hostsChanged chan struct{} // capacity 1: UpdateServers was called
 	moveTo       string        // an added server UpdateServers chose to move the session to
 	rebalance    *rand.Rand    // UpdateServers' choices; guarded by mu
+
+	// The connection attempt in progress (dial and handshake), which
+	// UpdateServers abandons when it removes its server or moves the
+	// session elsewhere.
+	attemptAddr   string
+	attemptCancel context.CancelFunc
 }
 
 type listener struct{ fn func(StateChange) }
@@ -449,9 +455,29 @@ func (c *Conn) loop(hosts *hostList) {
 			return
 		}
 		c.mu.Lock()
+		if !slices.Contains(c.hosts, addr) {
+			// UpdateServers removed it after it was picked (during the
+			// backoff's sleep): pick again from the new list.
+			c.mu.Unlock()
+			continue
+		}
 		c.setStateLocked(StateConnecting, EventNone, "", nil)
+		actx, cancel := context.WithCancel(c.closeCtx)
+		c.attemptAddr, c.attemptCancel = addr, cancel
 		c.mu.Unlock()
-		nc, fr, resp, err := c.dialAndHandshake(addr)
+		nc, fr, resp, err := c.dialAndHandshake(actx, addr)
+		c.mu.Lock()
+		c.attemptAddr, c.attemptCancel = "", nil
+		c.mu.Unlock()
+		if actx.Err() != nil && !c.isClosing() && !errors.Is(err, ErrSessionExpired) && !errors.Is(err, errSASLRejected) {
+			// UpdateServers abandoned the attempt (even if it just
+			// succeeded: the session is to go elsewhere).
+			if err == nil {
+				nc.Close()
+			}
+			err = fmt.Errorf("zk: attempt on %s abandoned: the server list was updated", addr)
+		}
+		cancel()
 		if err != nil {
 			if errors.Is(err, ErrSessionExpired) {
 				c.terminate(StateClosed, EventExpired, ErrSessionExpired, err)
@@ -492,8 +518,9 @@ func (c *Conn) isClosing() bool {
 	}
 }
 
-// sleep waits d, cut short by local expiry's deadline; it returns false if
-// the handle is closing.
+// sleep waits d, cut short by local expiry's deadline and by UpdateServers
+// (a new server list is tried at once); it returns false if the handle is
+// closing.
 func (c *Conn) sleep(d time.Duration) bool {
 	if dl, ok := c.expiryDeadline(); ok {
 		if until := time.Until(dl); until < d {
@@ -504,6 +531,8 @@ func (c *Conn) sleep(d time.Duration) bool {
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return true
+	case <-c.hostsChanged: // no link to check against the new list
 		return true
 	case <-c.closing:
 		return false
@@ -538,7 +567,7 @@ func (c *Conn) localExpired() bool {
 }
 
 // dialAndHandshake connects to addr and establishes the session there.
-func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *proto.ConnectResponse, error) {
+func (c *Conn) dialAndHandshake(actx context.Context, addr string) (net.Conn, *proto.FrameReader, *proto.ConnectResponse, error) {
 	c.mu.Lock()
 	req := proto.ConnectRequest{
 		LastZxidSeen: c.lastZxid.Load(),
@@ -558,7 +587,7 @@ func (c *Conn) dialAndHandshake(addr string) (net.Conn, *proto.FrameReader, *pro
 	if dl, ok := c.expiryDeadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
-	ctx, cancel := context.WithDeadline(c.closeCtx, deadline)
+	ctx, cancel := context.WithDeadline(actx, deadline)
 	defer cancel()
 	nc, err := c.dialServer(ctx, addr)
 	if err != nil {

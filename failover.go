@@ -141,6 +141,13 @@ func (c *Conn) updateServers(connString string) (moveTo string, err error) {
 	c.moveTo = moveTo
 	c.newHosts = hosts
 	c.hosts = hosts
+	if c.attemptCancel != nil && (!slices.Contains(hosts, c.attemptAddr) || moveTo != "" && moveTo != c.attemptAddr) {
+		// The attempt in progress (a dial to a server that does not
+		// answer can take the whole connect timeout) would only end on
+		// a server the session must leave: abandon it, as the Java
+		// client closes its connecting socket.
+		c.attemptCancel()
+	}
 	c.mu.Unlock()
 	select {
 	case c.hostsChanged <- struct{}{}:

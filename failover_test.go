@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/stretchr/testify/require"
 	"github.com/zkgo/zk"
 	"github.com/zkgo/zk/internal/proto"
@@ -195,4 +196,71 @@ func TestReadOnlyProbeDoesNotDelayLinkLoss(t *testing.T) {
 			t.Fatalf("the lost link was not reported while the probe waited for its answer; state changes: %s", fmtChanges(rec.snapshot()[n:]))
 		}
 	}
+}
+
+// TestUpdateServersAbandonsAttemptOnRemovedServer: the handle's only server
+// stops answering (a blackholed address: the dial hangs until its timeout,
+// T/n, here the whole session timeout); the application gives the handle a
+// new server list without it. The attempt in progress on the removed server
+// is abandoned at once and the session moves to the new list, as the Java
+// client's updateServerList closes its connecting socket. Before, the
+// handle went on dialing the removed server until the connect timeout (or
+// local expiry, which came first and killed the session).
+func TestUpdateServersAbandonsAttemptOnRemovedServer(t *testing.T) {
+	srv := startServer(t, 2)
+	old := srv.Addr(0)
+	var blackholed sync.Map // address -> struct{}
+	dialing := make(chan string, 16)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if _, ok := blackholed.Load(addr); ok {
+			select {
+			case dialing <- addr:
+			default:
+			}
+			<-ctx.Done() // no SYN-ACK ever comes
+			return nil, ctx.Err()
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	rec := newRecorder()
+	c := connect(t, old, rec.option(), zk.WithDialer(dial), zk.WithSessionTimeout(time.Minute))
+	id := c.SessionID()
+
+	blackholed.Store(old, struct{}{})
+	srv.DropConnections()
+	select {
+	case a := <-dialing:
+		require.Equal(t, old, a)
+	case <-time.After(waitTime):
+		t.Fatal("the handle did not redial its server")
+	}
+	require.NoError(t, c.UpdateServers(srv.Addr(1)))
+	rec.waitUntil(t, "connected to the new server", func(cs []zk.StateChange) bool {
+		n := len(cs)
+		return n > 0 && cs[n-1].To == zk.StateConnected && cs[n-1].Server == srv.Addr(1)
+	})
+	require.Equal(t, id, c.SessionID(), "the same session")
+	_, _, err := c.Get(testCtx(t), "/")
+	require.NoError(t, err)
+}
+
+// TestUpdateServersEndsBackoff: after a full pass over the servers failed,
+// the handle waits (WithBackoff) before the next pass. A new server list
+// given meanwhile is tried at once, not after the wait: it is what the
+// application knows of where the ensemble is now.
+func TestUpdateServersEndsBackoff(t *testing.T) {
+	srv := startServer(t, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	ln.Close() // refuses connections from now on
+	rec := newRecorder()
+	c, err := zk.New(dead, rec.option(), zk.WithBackoff(backoff.NewConstantBackOff(time.Hour)))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	rec.waitState(t, zk.StateNotConnected) // the pass failed: backing off
+	require.NoError(t, c.UpdateServers(srv.Addr(0)))
+	rec.waitState(t, zk.StateConnected)
+	require.Equal(t, srv.Addr(0), c.Server())
 }
