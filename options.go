@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -37,6 +39,20 @@ func (c Credential) String() string { return c.Scheme + ":<redacted>" }
 // GoString keeps the secret out of %#v too.
 func (c Credential) GoString() string {
 	return "zk.Credential{Scheme:" + fmt.Sprintf("%q", c.Scheme) + ", Auth:<redacted>}"
+}
+
+// Format keeps the secret out of every fmt verb: without it, %d or %x would
+// print the Auth bytes. %#v gives GoString, %q the quoted String, every
+// other verb String.
+func (c Credential) Format(f fmt.State, verb rune) {
+	switch {
+	case verb == 'v' && f.Flag('#'):
+		io.WriteString(f, c.GoString())
+	case verb == 'q':
+		io.WriteString(f, strconv.Quote(c.String()))
+	default:
+		io.WriteString(f, c.String())
+	}
 }
 
 // LogValue keeps the secret out of structured logs.

@@ -206,7 +206,7 @@ func TestSecretsNotInFormattedValues(t *testing.T) {
 
 	cred := zk.DigestCredential("alice", pwA)
 	creds := []zk.Credential{cred, {Scheme: "digest", Auth: []byte("bob:" + pwB)}}
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%d", "%x", "%X", "%o"} {
 		requireNoSecret(t, "Credential "+verb, fmt.Sprintf(verb, cred), secrets...)
 		requireNoSecret(t, "*Credential "+verb, fmt.Sprintf(verb, &cred), secrets...)
 		requireNoSecret(t, "[]Credential "+verb, fmt.Sprintf(verb, creds), secrets...)
