@@ -279,17 +279,11 @@ func TestRejectedCredentials(t *testing.T) {
 	require.NotContains(t, c.String(), "secret")
 }
 
-// TestConnectCredentialsAcceptedButChrootUnreadable: Connect with
-// credentials checks them with an exists of the chroot. A server that
-// accepted them but denies READ on the chroot (3.8.4+ and 3.9.2+ check READ
-// for exists) answers that exists with ErrNoAuth: the credentials were
-// answered, so Connect returns the handle, and asks once, not again and
-// again until its context ends.
-func TestConnectCredentialsAcceptedButChrootUnreadable(t *testing.T) {
-	var exists atomic.Int32
-	again := make(chan struct{})
-	var againOnce sync.Once
-	hs := startHostile(t, func(_ int, hc *hostileConn) {
+// credCheckServer is a scripted server that grants a session, accepts
+// every credential, answers other requests with success, and hands the
+// exists of Connect's credential check to onExists.
+func credCheckServer(t *testing.T, onExists func(*hostileConn, hostileReq)) *hostileServer {
+	return startHostile(t, func(_ int, hc *hostileConn) {
 		req, err := hc.readConnect()
 		if err != nil || hc.acceptSession(req) != nil {
 			return
@@ -304,14 +298,29 @@ func TestConnectCredentialsAcceptedButChrootUnreadable(t *testing.T) {
 			case proto.OpAuth:
 				hc.write(replyFrame(proto.XidAuth, 0, 0))
 			case proto.OpExists:
-				if exists.Add(1) > 1 {
-					againOnce.Do(func() { close(again) })
-				}
-				hc.write(replyFrame(r.xid, 1, proto.ErrNoAuth))
+				onExists(hc, r)
 			default:
 				hc.write(replyFrame(r.xid, 1, 0))
 			}
 		}
+	})
+}
+
+// TestConnectCredentialsAcceptedButChrootUnreadable: Connect with
+// credentials checks them with an exists of the chroot. A server that
+// accepted them but denies READ on the chroot (3.8.4+ and 3.9.2+ check READ
+// for exists) answers that exists with ErrNoAuth: the credentials were
+// answered, so Connect returns the handle, and asks once, not again and
+// again until its context ends.
+func TestConnectCredentialsAcceptedButChrootUnreadable(t *testing.T) {
+	var exists atomic.Int32
+	again := make(chan struct{})
+	var againOnce sync.Once
+	hs := credCheckServer(t, func(hc *hostileConn, r hostileReq) {
+		if exists.Add(1) > 1 {
+			againOnce.Do(func() { close(again) })
+		}
+		hc.write(replyFrame(r.xid, 1, proto.ErrNoAuth))
 	})
 	ctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
@@ -580,21 +589,8 @@ func TestCallsGivenUpDuringAnOutageDoNotPileUp(t *testing.T) {
 func TestConnectGivesUpDuringCredentialCheck(t *testing.T) {
 	asked := make(chan struct{})
 	var askedOnce sync.Once
-	hs := startHostile(t, func(_ int, hc *hostileConn) {
-		req, err := hc.readConnect()
-		if err != nil || hc.acceptSession(req) != nil {
-			return
-		}
-		hc.serve()
-		for {
-			r, ok := hc.next(waitTime)
-			if !ok {
-				return
-			}
-			if r.op == proto.OpExists {
-				askedOnce.Do(func() { close(asked) }) // and no answer
-			}
-		}
+	hs := credCheckServer(t, func(*hostileConn, hostileReq) {
+		askedOnce.Do(func() { close(asked) }) // and no answer
 	})
 	ctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
