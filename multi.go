@@ -70,6 +70,7 @@ func (c *Conn) Multi(ctx context.Context, ops ...Op) ([]OpResult, error) {
 		return nil, nil
 	}
 	r := c.getRequest(proto.OpMulti, "")
+	r.multi.Limit = len(ops) // one result per op: refuse a reply with more
 	e := proto.Encoder{B: appendHeader(r.buf[:0], proto.OpMulti)}
 	for i, op := range ops {
 		if err := c.encodeMultiOp(&e, op); err != nil {

@@ -207,6 +207,7 @@ func (c *Conn) MultiRead(ctx context.Context, ops ...ReadOp) ([]ReadResult, erro
 		return nil, nil
 	}
 	r := c.getRequest(proto.OpMultiRead, "")
+	r.multi.Limit = len(ops) // one result per read: refuse a reply with more
 	e := proto.Encoder{B: appendHeader(r.buf[:0], proto.OpMultiRead)}
 	for i, op := range ops {
 		var t int32

@@ -80,6 +80,12 @@ type MultiResult struct {
 // MultiResponse is the reply to a multi or multiRead.
 type MultiResponse struct {
 	Results []MultiResult
+	// Limit, when positive, is the most results Decode accepts: a server
+	// answers with one result per op, so a caller that knows how many ops it
+	// sent sets it, and a reply with more fails before its results are
+	// built (each 9-byte result header would otherwise become a MultiResult
+	// of some 150 bytes).
+	Limit int
 }
 
 func (r *MultiResponse) Encode(e *Encoder) {
@@ -117,6 +123,10 @@ func (r *MultiResponse) Decode(d *Decoder) {
 		var h MultiHeader
 		h.Decode(d)
 		if d.err != nil || h.Done {
+			return
+		}
+		if r.Limit > 0 && len(r.Results) == r.Limit {
+			d.fail(fmt.Errorf("zk: malformed multi response: more than %d results", r.Limit))
 			return
 		}
 		res := MultiResult{Type: h.Type, Err: h.Err}

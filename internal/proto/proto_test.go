@@ -590,6 +590,36 @@ func TestMultiResponseMalformed(t *testing.T) {
 	require.ErrorIs(t, DecodeRecord(nil, &MultiResponse{}), ErrShortBuffer)
 }
 
+func TestMultiResponseLimit(t *testing.T) {
+	// A reply holds one result per op. A frame of 9-byte result headers
+	// would otherwise become ~150-byte MultiResults: some 80x the frame in
+	// allocations (hundreds of MiB for a 4 MiB frame). With Limit set, the
+	// extra results are refused before they are built.
+	var e Encoder
+	for len(e.B) < 1<<20 {
+		(&MultiHeader{Type: OpDelete}).Encode(&e)
+	}
+	(&MultiHeader{Type: -1, Done: true, Err: -1}).Encode(&e)
+	frame := e.B
+
+	err := DecodeRecord(frame, &MultiResponse{Limit: 2})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "more than 2 results")
+	perRun := bytesAllocatedPerRun(5, func() { _ = DecodeRecord(frame, &MultiResponse{Limit: 2}) })
+	require.Less(t, perRun, uint64(64<<10), "bytes allocated per refused decode")
+
+	// Exactly Limit results decode; a limit of 0 is no limit.
+	ok := encode(allResultsMultiResponse())
+	n := len(allResultsMultiResponse().Results)
+	got := &MultiResponse{Limit: n}
+	decodeAll(t, ok, got)
+	require.Len(t, got.Results, n)
+	require.ErrorContains(t, DecodeRecord(ok, &MultiResponse{Limit: n - 1}), "more than")
+	got = &MultiResponse{}
+	decodeAll(t, ok, got)
+	require.Len(t, got.Results, n)
+}
+
 func TestMultiRequestMalformed(t *testing.T) {
 	for _, typ := range []int32{OpSync, OpMulti, OpPing, OpError, 0, 999} {
 		var e Encoder
