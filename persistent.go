@@ -2,6 +2,7 @@ package zk
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -165,7 +166,13 @@ func (w *PersistentWatch) Remove(ctx context.Context) error {
 	if c.watches.anyOnPath(w.serverPath) {
 		return nil // the server watch still serves another watch here
 	}
-	return c.removeServerWatches(ctx, "removeWatch", w.path, proto.WatcherAny)
+	err := c.removeServerWatches(ctx, "removeWatch", w.path, proto.WatcherAny)
+	if errors.Is(err, ErrNoWatcher) {
+		// The server has no such watch: a connection made after the watch
+		// left the handle (above) did not register it.
+		return nil
+	}
+	return err
 }
 
 // AddWatch sets a persistent watch on path (ZooKeeper 3.6+): it stays until
@@ -191,8 +198,41 @@ func (c *Conn) AddWatch(ctx context.Context, path string, mode AddWatchMode) (*P
 	if err := c.run(ctx, "addWatch", r, e); err != nil {
 		return nil, err
 	}
+	zxid := r.zxid
 	c.putRequest(r)
+	if w.recursive && c.watches.has(w.serverPath, []watchKind{watchChild}) {
+		// A 3.6–3.8 server's addWatch puts a recursive watch in its child
+		// watch manager too, where it replaces this connection's child
+		// watch on the path with one that never fires
+		// NodeChildrenChanged: set the child watches again, from the
+		// zxid the server had when it took the recursive watch (a change
+		// since then fires them at once).
+		c.rewatchChildren(w.serverPath, zxid)
+	}
 	return w, nil
+}
+
+// rewatchChildren queues a SetWatches that registers this handle's child
+// watch on serverPath again, relative to zxid; nobody waits for it.
+func (c *Conn) rewatchChildren(serverPath string, zxid int64) {
+	r := c.getRequest(proto.OpSetWatches, "")
+	r.buf = appendHeader(r.buf[:0], proto.OpSetWatches)
+	e := proto.Encoder{B: r.buf}
+	(&proto.SetWatches{RelativeZxid: zxid, ChildWatches: []string{serverPath}}).Encode(&e)
+	r.buf = finishFrame(e.B)
+	r.noWaiter = true
+	c.mu.Lock()
+	if c.state.terminal() || c.link == nil {
+		// No link: the next one registers every watch anyway.
+		c.mu.Unlock()
+		c.putRequest(r)
+		return
+	}
+	r.xid = c.nextXidLocked()
+	binary.BigEndian.PutUint32(r.buf[4:], uint32(r.xid))
+	c.sendq = append(c.sendq, r)
+	c.mu.Unlock()
+	c.flush()
 }
 
 // WatcherType selects the watches RemoveWatches and CheckWatches act on.
@@ -246,22 +286,47 @@ func (c *Conn) RemoveWatches(ctx context.Context, path string, typ WatcherType) 
 	if !c.watches.has(sp, kinds) {
 		return &OpError{Op: "removeWatches", Path: path, Err: ErrNoWatcher}
 	}
+	u := &unwatch{serverPath: sp, path: path, kinds: kinds}
 	// A persistent watch on the same path shares the server's watch: leave
 	// it there (its events keep flowing to the persistent watch) and remove
 	// only here.
-	if !c.watches.hasPersistent(sp) {
-		if err := c.removeServerWatches(ctx, "removeWatches", path, int32(typ)); err != nil && !errors.Is(err, ErrNoWatcher) {
-			return err
-		}
+	if c.watches.hasPersistent(sp) {
+		c.watches.removeKinds(u)
+		return nil
 	}
-	for _, k := range kinds {
+	// The local removal is done when the server answers (see complete),
+	// even if ctx ends after the request went out: the server then removes
+	// the watches all the same.
+	r, e := c.newReq(proto.OpRemoveWatches, path)
+	e.Int32(int32(typ))
+	r.unwatch = u
+	if err := c.run(ctx, "removeWatches", r, e); err != nil {
+		if errors.Is(err, ErrNoWatcher) {
+			return nil // removed here when the server answered
+		}
+		return err
+	}
+	c.putRequest(r)
+	return nil
+}
+
+// unwatch is the local part of a RemoveWatches.
+type unwatch struct {
+	serverPath string
+	path       string // the caller's
+	kinds      []watchKind
+}
+
+// removeKinds drops the one-shot watches u names, each with its final
+// DataWatchRemoved or ChildWatchRemoved event.
+func (r *watchRegistry) removeKinds(u *unwatch) {
+	for _, k := range u.kinds {
 		t := EventDataWatchRemoved
 		if k == watchChild {
 			t = EventChildWatchRemoved
 		}
-		c.watches.remove(sp, []watchKind{k}, Event{Type: t, Path: path})
+		r.remove(u.serverPath, []watchKind{k}, Event{Type: t, Path: u.path})
 	}
-	return nil
 }
 
 // CheckWatches asks the server whether a watch of type typ is set on path;

@@ -40,6 +40,8 @@ type request struct {
 	watchPath     string // server path
 	registerWatch bool
 
+	unwatch *unwatch // RemoveWatches: the local removal, done when the server answered
+
 	cred        *Credential      // AddAuth: added to the replay list on success
 	persistent  *PersistentWatch // AddWatch: registered on success
 	streamEvent *StateChange     // SetWatches: delivered to persistent streams on success
@@ -88,6 +90,11 @@ func (c *Conn) putRequestLocked(r *request) { c.putRequest(r) }
 // goes back to the pool instead.
 func (c *Conn) complete(r *request, err error) {
 	r.err = err
+	if r.unwatch != nil && (err == nil || err == ErrNoWatcher) {
+		// The server has removed the watches (or had none): so does the
+		// handle, even if the caller gave up after sending the request.
+		c.watches.removeKinds(r.unwatch)
+	}
 	if !r.state.CompareAndSwap(reqPending, reqDone) {
 		c.putRequest(r)
 		return
@@ -343,6 +350,20 @@ func (c *Conn) setWatchesRequestsLocked() []*request {
 		*list = append(*list, p)
 		size += len(p) + 4
 	}
+	// A 3.6–3.8 server keeps one watch mode per connection and path in
+	// each watch manager, and setWatches registers a recursive watch in
+	// the child manager too, after the frame's child watches: a child
+	// watch on the path of a recursive watch would become recursive there,
+	// and never fire NodeChildrenChanged. Such child watches go in a frame
+	// of their own, after the persistent ones.
+	var recursiveSet map[string]bool
+	if len(recursive) > 0 {
+		recursiveSet = make(map[string]bool, len(recursive))
+		for _, p := range recursive {
+			recursiveSet[p] = true
+		}
+	}
+	var lateChild []string
 	for kind, paths := range lists {
 		for _, p := range paths {
 			switch watchKind(kind) {
@@ -351,6 +372,10 @@ func (c *Conn) setWatchesRequestsLocked() []*request {
 			case watchExist:
 				add(&cur.ExistWatches, p)
 			case watchChild:
+				if recursiveSet[p] {
+					lateChild = append(lateChild, p)
+					continue
+				}
 				add(&cur.ChildWatches, p)
 			}
 		}
@@ -360,6 +385,10 @@ func (c *Conn) setWatchesRequestsLocked() []*request {
 	}
 	for _, p := range recursive {
 		add(&cur.PersistentRecursive, p)
+	}
+	flush()
+	for _, p := range lateChild {
+		add(&cur.ChildWatches, p)
 	}
 	flush()
 	return out
